@@ -1,0 +1,13 @@
+// One init function per group of bindings; addon.cpp calls them all.
+#pragma once
+#include <napi.h>
+
+namespace valr {
+namespace js {
+
+void initRuntime(Napi::Env env, Napi::Object exports);
+void initTensorFactories(Napi::Env env, Napi::Object exports);
+void initAlignmentKernels(Napi::Env env, Napi::Object exports);
+
+}  // namespace js
+}  // namespace valr

@@ -1,0 +1,90 @@
+// What the loader and `valr doctor` ask the binary: was CUDA built in, which devices
+// and versions are there, thread count, GPU memory statistics.
+#include "bindings.h"
+#include "../core/thread_pool.h"
+#include "../cuda/cuda_api.h"
+#include "args.h"
+#include "js_errors.h"
+
+namespace valr {
+namespace js {
+namespace {
+
+Napi::Value ProbeCuda(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  cuda::Probe p = cuda::probe();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("built", p.built);
+  o.Set("runtimeVersion", p.runtimeVersion);
+  o.Set("driverVersion", p.driverVersion);
+  o.Set("deviceCount", p.deviceCount);
+  o.Set("errorCode", p.errorCode);
+  o.Set("errorName", p.errorName);
+  o.Set("errorString", p.errorString);
+  o.Set("launchErrorCode", p.launchErrorCode);
+  o.Set("launchErrorName", p.launchErrorName);
+  o.Set("launchErrorString", p.launchErrorString);
+  o.Set("compiledArchitectures", p.compiledArchitectures);
+  Napi::Array devs = Napi::Array::New(env, p.devices.size());
+  for (size_t i = 0; i < p.devices.size(); ++i) {
+    const auto& d = p.devices[i];
+    Napi::Object dv = Napi::Object::New(env);
+    dv.Set("index", d.index);
+    dv.Set("name", d.name);
+    dv.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    dv.Set("totalMemory", double(d.totalMemory));
+    dv.Set("multiProcessors", d.multiProcessors);
+    devs.Set(uint32_t(i), dv);
+  }
+  o.Set("devices", devs);
+  return o;
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), numThreads()); }
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  setNumThreads(int(argInt(info, 0, "threads", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
+  int device = int(argInt(info, 0, "device", 0, 63));
+  cuda::MemoryStats s = cuda::memoryStats(device);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("inUse", double(s.inUse));
+  o.Set("peakInUse", double(s.peakInUse));
+  o.Set("reserved", double(s.reserved));
+  o.Set("allocations", double(s.allocations));
+  o.Set("cacheHits", double(s.cacheHits));
+  return o;
+}
+
+Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+  cuda::emptyCache(int(argInt(info, 0, "device", 0, 63)));
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaResetPeak(const Napi::CallbackInfo& info) {
+  cuda::resetPeakStats(int(argInt(info, 0, "device", 0, 63)));
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  cuda::synchronize(int(argInt(info, 0, "device", 0, 63)));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void initRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("probeCuda", Napi::Function::New<guarded<ProbeCuda>>(env, "probeCuda"));
+  exports.Set("numThreads", Napi::Function::New<guarded<NumThreads>>(env, "numThreads"));
+  exports.Set("setNumThreads", Napi::Function::New<guarded<SetNumThreads>>(env, "setNumThreads"));
+  exports.Set("cudaMemoryStats", Napi::Function::New<guarded<CudaMemoryStats>>(env, "cudaMemoryStats"));
+  exports.Set("cudaEmptyCache", Napi::Function::New<guarded<CudaEmptyCache>>(env, "cudaEmptyCache"));
+  exports.Set("cudaResetPeakStats", Napi::Function::New<guarded<CudaResetPeak>>(env, "cudaResetPeakStats"));
+  exports.Set("cudaSynchronize", Napi::Function::New<guarded<CudaSynchronize>>(env, "cudaSynchronize"));
+}
+
+}  // namespace js
+}  // namespace valr
