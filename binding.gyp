@@ -2,17 +2,7 @@
   "targets": [
     {
       "target_name": "valr",
-      "sources": [
-        "csrc/napi/addon.cpp",
-        "csrc/napi/args.cpp",
-        "csrc/napi/tensor_object.cpp",
-        "csrc/napi/tensor_factories.cpp",
-        "csrc/napi/runtime_binding.cpp",
-        "csrc/napi/alignment_binding.cpp",
-        "csrc/core/storage.cpp",
-        "csrc/core/thread_pool.cpp",
-        "csrc/cuda/cuda_stub.cpp"
-      ],
+      "sources": ["<!@(node scripts/native-sources.js)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -1,6 +1,8 @@
 // The CPU-only build's stand-in for the CUDA code: every entry reports that this
 // binary was built without CUDA.
 #include "cuda_api.h"
+#include "../core/alignment_kernels.h"
+#include "../core/elementwise_kernels.h"
 #include "../core/error.h"
 
 namespace valr {
@@ -25,5 +27,24 @@ void* stream(int) { notBuilt(); }
 void synchronize(int) { notBuilt(); }
 void checkDevicePointer(int, const void*) { notBuilt(); }
 
+}  // namespace cuda
+}  // namespace valr
+
+// Alignment kernels (csrc/cuda/{tap,upsample_bilinear,repa_cosine}.cu in CUDA builds).
+namespace valr {
+namespace cuda {
+void tapGather(const float*, int64_t, int64_t, const int32_t*, int64_t, float*) { notBuilt(); }
+void tapScatter(const float*, int64_t, int64_t, const ScatterPlan&, int64_t, float*, bool) { notBuilt(); }
+void upsampleBilinear(const float*, float*, const UpsampleDims&) { notBuilt(); }
+void upsampleBilinearBackward(const float*, float*, const UpsampleDims&, bool) { notBuilt(); }
+RepaResult repaCosineLoss(const std::vector<RepaTeacher>&, int64_t, const float*, double) { notBuilt(); }
+}  // namespace cuda
+}  // namespace valr
+
+namespace valr {
+namespace cuda {
+void fill(float*, int64_t, float) { notBuilt(); }
+void scale(float*, int64_t, float) { notBuilt(); }
+void addScaled(float*, const float*, int64_t, float) { notBuilt(); }
 }  // namespace cuda
 }  // namespace valr

@@ -1,6 +1,9 @@
 // What the loader and `valr doctor` ask the binary: was CUDA built in, which devices
 // and versions are there, thread count, GPU memory statistics.
 #include "bindings.h"
+#include <chrono>
+#include <cstring>
+#include <vector>
 #include "../core/thread_pool.h"
 #include "../cuda/cuda_api.h"
 #include "args.h"
@@ -74,10 +77,34 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// copyBandwidth(bytes, iterations) -> GB/s of a multithreaded memcpy between two
+// host buffers (read + write counted), the ceiling benchmarks compare against.
+Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
+  const int64_t bytes = argInt(info, 0, "bytes", 1 << 20, int64_t(1) << 34);
+  const int64_t iters = argInt(info, 1, "iterations", 1, 10000);
+  std::vector<char> a(size_t(bytes), 1), b(size_t(bytes), 2);
+  const int64_t chunk = 1 << 16;
+  auto copyOnce = [&] {
+    parallelFor((bytes + chunk - 1) / chunk, 1, [&](int64_t s, int64_t e) {
+      int64_t lo = s * chunk, hi = std::min(bytes, e * chunk);
+      std::memcpy(b.data() + lo, a.data() + lo, size_t(hi - lo));
+    });
+  };
+  copyOnce();  // fault the pages in before timing
+  double best = 1e30;
+  for (int64_t i = 0; i < iters; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    copyOnce();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return Napi::Number::New(info.Env(), 2.0 * double(bytes) / best / 1e9);
+}
+
 }  // namespace
 
 void initRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCuda", Napi::Function::New<guarded<ProbeCuda>>(env, "probeCuda"));
+  exports.Set("copyBandwidth", Napi::Function::New<guarded<CopyBandwidth>>(env, "copyBandwidth"));
   exports.Set("numThreads", Napi::Function::New<guarded<NumThreads>>(env, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New<guarded<SetNumThreads>>(env, "setNumThreads"));
   exports.Set("cudaMemoryStats", Napi::Function::New<guarded<CudaMemoryStats>>(env, "cudaMemoryStats"));

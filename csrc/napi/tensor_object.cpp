@@ -35,6 +35,7 @@ void NativeTensor::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod("devicePointer", &NativeTensor::DevicePointer),
           InstanceMethod("stream", &NativeTensor::Stream),
           InstanceMethod("owning", &NativeTensor::Owning),
+          InstanceMethod("reshape", &NativeTensor::Reshape),
       });
   constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   env.SetInstanceData<Napi::FunctionReference>(constructor_);
@@ -192,6 +193,23 @@ Napi::Value NativeTensor::Owning(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     checkLive();
     return Napi::Boolean::New(info.Env(), storage_->owning());
+  });
+}
+
+}  // namespace js
+}  // namespace valr
+
+namespace valr {
+namespace js {
+
+// A new handle on the same storage with another shape of the same element count.
+Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    checkLive();
+    auto shape = argShape(info, 0, "shape");
+    VALR_CHECK(js::numel(shape) == numel(), Shape,
+               "cannot reshape " << shapeString(shape_) << " (" << numel() << " elements) to " << shapeString(shape));
+    return New(info.Env(), storage_, dtype_, shape);
   });
 }
 

@@ -47,6 +47,7 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value DevicePointer(const Napi::CallbackInfo& info);
   Napi::Value Stream(const Napi::CallbackInfo& info);
   Napi::Value Owning(const Napi::CallbackInfo& info);
+  Napi::Value Reshape(const Napi::CallbackInfo& info);
   void release(Napi::Env env);
   void checkLive() const;
 
