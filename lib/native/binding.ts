@@ -1,0 +1,110 @@
+// The raw shape of the native addon (csrc/napi/*). Public code goes through
+// lib/tensor.ts, lib/kernels.ts and lib/ops; this type is for them and for tests.
+
+export interface NativeTensor {
+  dispose(): void;
+  isDisposed(): boolean;
+  shape(): number[];
+  dtype(): 'float32' | 'int32';
+  device(): string;
+  nbytes(): number;
+  read(): ArrayBuffer;
+  write(data: Float32Array | Int32Array): void;
+  to(device: string): NativeTensor;
+  reshape(shape: number[]): NativeTensor;
+  devicePointer(): bigint;
+  stream(): bigint | null;
+  owning(): boolean;
+}
+
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  multiProcessors: number;
+}
+
+export interface CudaProbe {
+  built: boolean;
+  runtimeVersion: number;
+  driverVersion: number;
+  deviceCount: number;
+  errorCode: number;
+  errorName: string;
+  errorString: string;
+  launchErrorCode: number;
+  launchErrorName: string;
+  launchErrorString: string;
+  compiledArchitectures: string;
+  devices: CudaDeviceInfo[];
+}
+
+export interface CudaMemoryStats {
+  inUse: number;
+  peakInUse: number;
+  reserved: number;
+  allocations: number;
+  cacheHits: number;
+}
+
+export interface RawLossResult<G> {
+  loss: number;
+  perTeacher: number[];
+  gradPred: G[];
+}
+
+export interface BindingModule {
+  readonly variant: 'cpu' | 'cuda';
+  readonly abiVersion: number;
+  NativeTensor: new (...args: never[]) => NativeTensor;
+
+  probeCuda(): CudaProbe;
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  copyBandwidth(bytes: number, iterations: number): number;
+  cudaMemoryStats(device: number): CudaMemoryStats;
+  cudaEmptyCache(device: number): void;
+  cudaResetPeakStats(device: number): void;
+  cudaSynchronize(device: number): void;
+
+  empty(shape: number[], dtype: string, device: string): NativeTensor;
+  fromArray(data: Float32Array | Int32Array, shape: number[], device: string): NativeTensor;
+  wrapDevicePointer(pointer: bigint, shape: number[], dtype: string, device: string): NativeTensor;
+
+  fill(t: NativeTensor, value: number): void;
+  scale(t: NativeTensor, alpha: number): void;
+  addScaled(y: NativeTensor, x: NativeTensor, alpha: number): void;
+
+  tapGather(hidden: Float32Array, hiddenShape: number[], rows: Int32Array): Float32Array;
+  tapScatter(grad: Float32Array, gradShape: number[], rows: Int32Array, hiddenShape: number[]): Float32Array;
+  upsampleBilinear(x: Float32Array, xShape: number[], outGrid: number[]): Float32Array;
+  upsampleBilinearBackward(dy: Float32Array, xShape: number[], outGrid: number[]): Float32Array;
+  repaCosineLoss(
+    teachers: { pred: Float32Array; target: Float32Array; shape: number[] }[],
+    weights?: Float32Array | null,
+    gradScale?: number,
+  ): RawLossResult<Float32Array>;
+
+  tensorTapGather(hidden: NativeTensor, rows: Int32Array, out?: NativeTensor | null): NativeTensor;
+  tensorTapScatter(
+    grad: NativeTensor,
+    rows: Int32Array,
+    hiddenShape: number[],
+    out?: NativeTensor | null,
+    accumulate?: boolean,
+  ): NativeTensor;
+  tensorUpsampleBilinear(x: NativeTensor, inGrid: number[], outGrid: number[], out?: NativeTensor | null): NativeTensor;
+  tensorUpsampleBilinearBackward(
+    dy: NativeTensor,
+    inGrid: number[],
+    outGrid: number[],
+    out?: NativeTensor | null,
+    accumulate?: boolean,
+  ): NativeTensor;
+  tensorRepaCosineLoss(
+    teachers: { pred: NativeTensor; target: NativeTensor }[],
+    weights?: Float32Array | null,
+    gradScale?: number,
+  ): RawLossResult<NativeTensor>;
+}
