@@ -1,0 +1,224 @@
+// Tap gather/scatter between decoder hidden states and the latent-slot rows.
+// Scatter is a CSR gather (one thread per output element), so every sum has a
+// fixed order and no float atomics are needed.
+#include <cstdint>
+#include "../core/alignment_kernels.h"
+#include "check.cuh"
+#include "cuda_api.h"
+
+namespace valr {
+namespace cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kIters = 4;                     // columns per lane per (row, chunk): amortises the row set-up
+constexpr int64_t kMaxBlocks = int64_t{1} << 18;
+
+// A temporary device buffer from the caching allocator, released on every path.
+class Scratch {
+ public:
+  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
+  ~Scratch() {
+    if (ptr_) release(dev_, ptr_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  int dev_;
+  void* ptr_;
+};
+
+// Rows are split among groups of `1 << shift` lanes (<= a warp, no more lanes than
+// columns so narrow rows do not idle a whole warp); grid.y walks column chunks.
+struct RowLaunch {
+  dim3 grid;
+  int shift = 0;
+  int64_t chunkCols = 0, numChunks = 0;
+  bool wide = false;  // row indices need 64 bits
+};
+
+RowLaunch rowLaunch(int64_t rows, int64_t cols) {
+  RowLaunch l;
+  while (l.shift < 5 && (int64_t{1} << l.shift) < cols) ++l.shift;
+  const int64_t lanes = int64_t{1} << l.shift;
+  l.chunkCols = lanes * kIters;
+  l.numChunks = (cols + l.chunkCols - 1) / l.chunkCols;
+  const int64_t gy = l.numChunks < 65535 ? l.numChunks : 65535;
+  const int64_t rowsPerBlock = kThreads / lanes;
+  int64_t gx = (rows + rowsPerBlock - 1) / rowsPerBlock;
+  const int64_t maxX = kMaxBlocks / gy > 0 ? kMaxBlocks / gy : 1;
+  if (gx > maxX) gx = maxX;
+  l.grid = dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), 1);
+  l.wide = rows + gx * rowsPerBlock >= (int64_t{1} << 32);
+  return l;
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+__device__ __forceinline__ float addv(float a, float b) { return a + b; }
+__device__ __forceinline__ float4 addv(float4 a, float4 b) {
+  return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+}
+template <typename T>
+__device__ __forceinline__ T zerov();
+template <>
+__device__ __forceinline__ float zerov<float>() {
+  return 0.f;
+}
+template <>
+__device__ __forceinline__ float4 zerov<float4>() {
+  return make_float4(0.f, 0.f, 0.f, 0.f);
+}
+
+// out [count, cols] = hidden [numRows, cols] rows picked by `rows` [count]
+template <typename T, typename Idx>
+__global__ void __launch_bounds__(kThreads)
+    gatherKernel(const T* __restrict__ hidden, const int32_t* __restrict__ rows, Idx count, int64_t cols,
+                 int shift, int64_t chunkCols, int64_t numChunks, T* __restrict__ out) {
+  const unsigned lanes = 1u << shift;
+  const unsigned lane = threadIdx.x & (lanes - 1);
+  const Idx first = (static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x) >> shift;
+  const Idx stride = (static_cast<Idx>(gridDim.x) * blockDim.x) >> shift;
+  for (int64_t chunk = blockIdx.y; chunk < numChunks; chunk += gridDim.y) {
+    const int64_t c0 = chunk * chunkCols + lane;
+    for (Idx i = first; i < count; i += stride) {
+      const T* src = hidden + static_cast<int64_t>(rows[i]) * cols;
+      T* dst = out + static_cast<int64_t>(i) * cols;
+#pragma unroll
+      for (int k = 0; k < kIters; ++k) {
+        const int64_t c = c0 + static_cast<int64_t>(k) * lanes;
+        if (c < cols) dst[c] = __ldg(src + c);
+      }
+    }
+  }
+}
+
+// out [numRows, cols] (=|+=) CSR sums of grad [count, cols] rows, in source order.
+template <typename T, typename Idx>
+__global__ void __launch_bounds__(kThreads)
+    scatterKernel(const T* __restrict__ grad, const int32_t* __restrict__ offsets,
+                  const int32_t* __restrict__ sources, Idx numRows, int64_t cols, int shift, int64_t chunkCols,
+                  int64_t numChunks, T* __restrict__ out, bool accumulate) {
+  const unsigned lanes = 1u << shift;
+  const unsigned lane = threadIdx.x & (lanes - 1);
+  const Idx first = (static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x) >> shift;
+  const Idx stride = (static_cast<Idx>(gridDim.x) * blockDim.x) >> shift;
+  for (int64_t chunk = blockIdx.y; chunk < numChunks; chunk += gridDim.y) {
+    const int64_t c0 = chunk * chunkCols + lane;
+    for (Idx r = first; r < numRows; r += stride) {
+      T* dst = out + static_cast<int64_t>(r) * cols;
+      T acc[kIters];
+#pragma unroll
+      for (int k = 0; k < kIters; ++k) {
+        const int64_t c = c0 + static_cast<int64_t>(k) * lanes;
+        acc[k] = accumulate && c < cols ? dst[c] : zerov<T>();
+      }
+      const int32_t end = offsets[r + 1];
+      // Source loop outside, columns inside: kIters independent loads in flight.
+      for (int32_t j = offsets[r]; j < end; ++j) {
+        const T* src = grad + static_cast<int64_t>(sources[j]) * cols;
+#pragma unroll
+        for (int k = 0; k < kIters; ++k) {
+          const int64_t c = c0 + static_cast<int64_t>(k) * lanes;
+          if (c < cols) acc[k] = addv(acc[k], __ldg(src + c));
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < kIters; ++k) {
+        const int64_t c = c0 + static_cast<int64_t>(k) * lanes;
+        if (c < cols) dst[c] = acc[k];
+      }
+    }
+  }
+}
+
+template <typename T>
+void launchGather(const RowLaunch& l, cudaStream_t s, const float* hidden, const int32_t* rows, int64_t count,
+                  int64_t cols, float* out) {
+  const T* h = reinterpret_cast<const T*>(hidden);
+  T* o = reinterpret_cast<T*>(out);
+  if (l.wide)
+    gatherKernel<T, uint64_t><<<l.grid, kThreads, 0, s>>>(h, rows, static_cast<uint64_t>(count), cols, l.shift,
+                                                          l.chunkCols, l.numChunks, o);
+  else
+    gatherKernel<T, uint32_t><<<l.grid, kThreads, 0, s>>>(h, rows, static_cast<uint32_t>(count), cols, l.shift,
+                                                          l.chunkCols, l.numChunks, o);
+  VALR_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launchScatter(const RowLaunch& l, cudaStream_t s, const float* grad, const int32_t* offsets,
+                   const int32_t* sources, int64_t numRows, int64_t cols, float* out, bool accumulate) {
+  const T* g = reinterpret_cast<const T*>(grad);
+  T* o = reinterpret_cast<T*>(out);
+  if (l.wide)
+    scatterKernel<T, uint64_t><<<l.grid, kThreads, 0, s>>>(g, offsets, sources, static_cast<uint64_t>(numRows), cols,
+                                                           l.shift, l.chunkCols, l.numChunks, o, accumulate);
+  else
+    scatterKernel<T, uint32_t><<<l.grid, kThreads, 0, s>>>(g, offsets, sources, static_cast<uint32_t>(numRows), cols,
+                                                           l.shift, l.chunkCols, l.numChunks, o, accumulate);
+  VALR_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void tapGather(const float* hidden, int64_t numRows, int64_t D, const int32_t* rows, int64_t count, float* out) {
+  (void)numRows;  // indices were validated by the caller
+  if (count <= 0 || D <= 0) return;
+  int dev;
+  VALR_CUDA_CHECK(cudaGetDevice(&dev));
+  cudaStream_t s = useDevice(dev);
+
+  Scratch dRows(dev, static_cast<size_t>(count) * sizeof(int32_t));
+  VALR_CUDA_CHECK(cudaMemcpyAsync(dRows.as<int32_t>(), rows, static_cast<size_t>(count) * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, s));
+  if (D % 4 == 0 && aligned16(hidden) && aligned16(out)) {
+    RowLaunch l = rowLaunch(count, D / 4);
+    launchGather<float4>(l, s, hidden, dRows.as<int32_t>(), count, D / 4, out);
+  } else {
+    RowLaunch l = rowLaunch(count, D);
+    launchGather<float>(l, s, hidden, dRows.as<int32_t>(), count, D, out);
+  }
+}
+
+void tapScatter(const float* grad, int64_t count, int64_t D, const ScatterPlan& plan, int64_t numRows, float* out,
+                bool accumulate) {
+  if (numRows <= 0 || D <= 0) return;
+  VALR_CHECK(static_cast<int64_t>(plan.offsets.size()) == numRows + 1 &&
+                 static_cast<int64_t>(plan.sources.size()) == count,
+             Internal, "tapScatter: plan does not match " << numRows << " rows and " << count << " sources");
+  if (count <= 0 && accumulate) return;
+  int dev;
+  VALR_CUDA_CHECK(cudaGetDevice(&dev));
+  cudaStream_t s = useDevice(dev);
+  if (count <= 0) {
+    VALR_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<size_t>(numRows) * static_cast<size_t>(D) * sizeof(float), s));
+    return;
+  }
+
+  // One upload: offsets [numRows + 1] then sources [count].
+  const size_t offBytes = plan.offsets.size() * sizeof(int32_t);
+  const size_t srcBytes = plan.sources.size() * sizeof(int32_t);
+  Scratch dPlan(dev, offBytes + srcBytes);
+  int32_t* dOffsets = dPlan.as<int32_t>();
+  int32_t* dSources = dOffsets + plan.offsets.size();
+  VALR_CUDA_CHECK(cudaMemcpyAsync(dOffsets, plan.offsets.data(), offBytes, cudaMemcpyHostToDevice, s));
+  VALR_CUDA_CHECK(cudaMemcpyAsync(dSources, plan.sources.data(), srcBytes, cudaMemcpyHostToDevice, s));
+
+  if (D % 4 == 0 && aligned16(grad) && aligned16(out)) {
+    RowLaunch l = rowLaunch(numRows, D / 4);
+    launchScatter<float4>(l, s, grad, dOffsets, dSources, numRows, D / 4, out, accumulate);
+  } else {
+    RowLaunch l = rowLaunch(numRows, D);
+    launchScatter<float>(l, s, grad, dOffsets, dSources, numRows, D, out, accumulate);
+  }
+}
+
+}  // namespace cuda
+}  // namespace valr
