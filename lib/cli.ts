@@ -71,7 +71,12 @@ function main(argv: string[]): number {
     case 'bench': {
       const { spawnSync } = require('child_process') as typeof import('child_process');
       const path = require('path') as typeof import('path');
+      const fs = require('fs') as typeof import('fs');
       const script = path.join(__dirname, '..', 'bench', 'kernels.bench.ts');
+      if (!fs.existsSync(script)) {
+        console.error('valr bench: the benchmarks ship with the repository, not the npm package; clone it and run npm run bench:kernels');
+        return 1;
+      }
       const r = spawnSync('npx', ['tsx', script, ...rest], { stdio: 'inherit' });
       return r.status ?? 1;
     }

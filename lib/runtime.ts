@@ -3,7 +3,7 @@ import * as os from 'os';
 import { cudaVersionString } from './native/cuda-status';
 import { findCpuBinary, findCudaBinary, probeCudaBinary, type LoadReport } from './native/loader';
 import { loadReport, native } from './native';
-import type { CudaMemoryStats } from './native/binding';
+import type { CudaMemoryStats, HostMemoryStats } from './native/binding';
 
 export { loadReport };
 export type { LoadReport };
@@ -25,6 +25,16 @@ export function setNumThreads(n: number): void {
 /** GB/s of a multithreaded host memcpy (read + write), the ceiling for memory-bound kernels. */
 export function copyBandwidth(bytes = 256 << 20, iterations = 5): number {
   return native().copyBandwidth(bytes, iterations);
+}
+
+/** CPU tensor memory: bytes in use, peak, and freed large blocks cached for reuse. */
+export function hostMemoryStats(): HostMemoryStats {
+  return native().hostMemoryStats();
+}
+
+/** Returns the cached host blocks to the system. */
+export function hostEmptyCache(): void {
+  native().hostEmptyCache();
 }
 
 export function cudaMemoryStats(device = 0): CudaMemoryStats {

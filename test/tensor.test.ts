@@ -123,6 +123,22 @@ test('huge and invalid shapes are errors, not crashes', () => {
   assertThrowsCode(() => Tensor.fromArray(new Float64Array(3) as never), 'ERR_VALR_DTYPE');
 });
 
+test('large host blocks are cached for reuse and counted', () => {
+  const before = runtime.hostMemoryStats();
+  const a = Tensor.empty([1 << 20]); // 4 MiB
+  const mid = runtime.hostMemoryStats();
+  assert.ok(mid.inUse >= before.inUse + (4 << 20), 'in use grows');
+  assert.ok(mid.peakInUse >= mid.inUse);
+  a.dispose();
+  assert.ok(runtime.hostMemoryStats().cached >= 4 << 20, 'freed block is cached');
+  const b = Tensor.full([1 << 20], 3);
+  assert.is(runtime.hostMemoryStats().cacheHits, mid.cacheHits + 1, 'same size comes from the cache');
+  assert.ok((b.toArray() as Float32Array).every((v) => v === 3));
+  b.dispose();
+  runtime.hostEmptyCache();
+  assert.is(runtime.hostMemoryStats().cached, 0);
+});
+
 test('the thread pool can be resized and reports its size', () => {
   const n = runtime.numThreads();
   assert.ok(n >= 1);

@@ -2,22 +2,16 @@
 #include <cstdlib>
 #include <cstring>
 #include "../cuda/cuda_api.h"
+#include "host_allocator.h"
 
 namespace valr {
-
-namespace {
-constexpr size_t kHostAlignment = 64;  // a cache line; also what AVX-512 loads like
-}
 
 std::shared_ptr<Storage> Storage::allocate(Device device, size_t nbytes) {
   if (device.isCuda()) {
     void* p = cuda::allocate(device.index, nbytes);
     return std::shared_ptr<Storage>(new Storage(device, p, nbytes, true));
   }
-  size_t rounded = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  if (rounded == 0) rounded = kHostAlignment;
-  void* p = std::aligned_alloc(kHostAlignment, rounded);
-  VALR_CHECK(p != nullptr, Oom, "out of host memory allocating " << nbytes << " bytes");
+  void* p = host::allocate(nbytes);
   return std::shared_ptr<Storage>(new Storage(device, p, nbytes, true));
 }
 
@@ -30,7 +24,7 @@ Storage::~Storage() {
   if (device_.isCuda()) {
     cuda::release(device_.index, data_);  // never throws
   } else {
-    std::free(data_);
+    host::release(data_, nbytes_);
   }
 }
 

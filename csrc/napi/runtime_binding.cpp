@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <vector>
+#include "../core/host_allocator.h"
 #include "../core/thread_pool.h"
 #include "../cuda/cuda_api.h"
 #include "args.h"
@@ -77,6 +78,21 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value HostMemoryStats(const Napi::CallbackInfo& info) {
+  host::MemoryStats s = host::memoryStats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("inUse", double(s.inUse));
+  o.Set("peakInUse", double(s.peakInUse));
+  o.Set("cached", double(s.cached));
+  o.Set("cacheHits", double(s.cacheHits));
+  return o;
+}
+
+Napi::Value HostEmptyCache(const Napi::CallbackInfo& info) {
+  host::emptyCache();
+  return info.Env().Undefined();
+}
+
 // copyBandwidth(bytes, iterations) -> GB/s of a multithreaded memcpy between two
 // host buffers (read + write counted), the ceiling benchmarks compare against.
 Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
@@ -104,6 +120,8 @@ Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
 
 void initRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCuda", Napi::Function::New<guarded<ProbeCuda>>(env, "probeCuda"));
+  exports.Set("hostMemoryStats", Napi::Function::New<guarded<HostMemoryStats>>(env, "hostMemoryStats"));
+  exports.Set("hostEmptyCache", Napi::Function::New<guarded<HostEmptyCache>>(env, "hostEmptyCache"));
   exports.Set("copyBandwidth", Napi::Function::New<guarded<CopyBandwidth>>(env, "copyBandwidth"));
   exports.Set("numThreads", Napi::Function::New<guarded<NumThreads>>(env, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New<guarded<SetNumThreads>>(env, "setNumThreads"));

@@ -48,6 +48,13 @@ export interface CudaMemoryStats {
   cacheHits: number;
 }
 
+export interface HostMemoryStats {
+  inUse: number;
+  peakInUse: number;
+  cached: number;
+  cacheHits: number;
+}
+
 export interface RawLossResult<G> {
   loss: number;
   perTeacher: number[];
@@ -63,6 +70,8 @@ export interface BindingModule {
   numThreads(): number;
   setNumThreads(n: number): void;
   copyBandwidth(bytes: number, iterations: number): number;
+  hostMemoryStats(): HostMemoryStats;
+  hostEmptyCache(): void;
   cudaMemoryStats(device: number): CudaMemoryStats;
   cudaEmptyCache(device: number): void;
   cudaResetPeakStats(device: number): void;
