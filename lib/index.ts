@@ -6,3 +6,8 @@ export * as ops from './ops/alignment';
 export * as runtime from './runtime';
 export * as autograd from './autograd';
 export type { BindingModule, NativeTensor } from './native/binding';
+export * as nn from './nn';
+export { loadModel } from './nn/load';
+export { AdamW, clipGradNorm, type ParamGroup } from './optim/adamw';
+export * as modelOps from './ops/model';
+export * as safetensors from './io/safetensors';

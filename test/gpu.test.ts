@@ -4,6 +4,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ops, runtime, Tensor } from '../lib/index';
+import * as mo from '../lib/ops/model';
+import { native } from '../lib/native';
 import { assertBitsEqual, assertClose, assertScalarClose, maxAbs, rng } from './helpers/check';
 
 const hasCuda = runtime.defaultDevice() === 'cuda';
@@ -85,6 +87,106 @@ if (!hasCuda) {
     view.dispose();
     assert.not.ok(owner.isDisposed);
     owner.dispose();
+  });
+
+  const cpuGpu = (data: Float32Array, shape: number[]) => [Tensor.fromArray(data, shape), Tensor.fromArray(data, shape, { device: 'cuda' })];
+  const same = (g: Tensor, c: Tensor, what: string, atol = 1e-5, rtol = 1e-4) => assertClose(g.toArray(), c.toArray(), atol, rtol, what);
+
+  test('matmul: transposes, bias, accumulate, batched, model shapes', () => {
+    for (const [M, N, K] of [[1, 1, 1], [17, 33, 65], [256, 1024, 512], [1000, 3, 129]]) {
+      for (const ta of [false, true])
+        for (const tb of [false, true]) {
+          const [ac, ag] = cpuGpu(r.floats(M * K), ta ? [K, M] : [M, K]);
+          const [bc, bg] = cpuGpu(r.floats(K * N), tb ? [N, K] : [K, N]);
+          const [biasC, biasG] = cpuGpu(r.floats(N), [N]);
+          const c = mo.matmul(ac, bc, { transA: ta, transB: tb, bias: biasC });
+          const g = Tensor.full([M, N], NaN, { device: 'cuda' });
+          mo.matmul(ag, bg, { transA: ta, transB: tb, bias: biasG, out: g });
+          same(g, c, `${M}x${N}x${K} ${ta} ${tb}`, 1e-4, 1e-4);
+          mo.matmul(ag, bg, { transA: ta, transB: tb, out: g, accumulate: true, alpha: 0.5 });
+          mo.matmul(ac, bc, { transA: ta, transB: tb, out: c, accumulate: true, alpha: 0.5 });
+          same(g, c, 'accumulate', 1e-4, 1e-4);
+        }
+    }
+    const [ac, ag] = cpuGpu(r.floats(3 * 4 * 5), [3, 4, 5]);
+    const [bc, bg] = cpuGpu(r.floats(3 * 5 * 6), [3, 5, 6]);
+    same(mo.matmul(ag, bg), mo.matmul(ac, bc), 'batched');
+  });
+
+  test('attention forward and backward: GQA, cache offset, masks, decode', () => {
+    for (const [B, Tq, Tk, Hq, Hkv, Dh, masked] of [[2, 16, 16, 8, 2, 64, false], [1, 1, 300, 4, 4, 128, false], [3, 5, 12, 4, 1, 32, true], [2, 64, 64, 2, 2, 80, true]] as const) {
+      const [qc, qg] = cpuGpu(r.floats(B * Tq * Hq * Dh), [B, Tq, Hq, Dh]);
+      const [kc, kg] = cpuGpu(r.floats(B * Tk * Hkv * Dh), [B, Tk, Hkv, Dh]);
+      const [vc, vg] = cpuGpu(r.floats(B * Tk * Hkv * Dh), [B, Tk, Hkv, Dh]);
+      const keyMask = masked ? Int32Array.from({ length: B * Tk }, (_, i) => (i % 7 === 3 ? 0 : 1)) : null;
+      const c = mo.attention(qc, kc, vc, { keyMask });
+      const g = mo.attention(qg, kg, vg, { keyMask });
+      same(g.out, c.out, 'out');
+      const [dc, dg] = cpuGpu(r.floats(B * Tq * Hq * Dh), [B, Tq, Hq, Dh]);
+      const bc = mo.attentionBackward(dc, qc, kc, vc, c.out, c.lse, { keyMask });
+      const bg = mo.attentionBackward(dg, qg, kg, vg, g.out, g.lse, { keyMask });
+      same(bg.dq, bc.dq, 'dq', 1e-4);
+      same(bg.dk, bc.dk, 'dk', 1e-4);
+      same(bg.dv, bc.dv, 'dv', 1e-4);
+      const bg2 = mo.attentionBackward(dg, qg, kg, vg, g.out, g.lse, { keyMask });
+      assertBitsEqual(bg2.dk.toArray() as Float32Array, bg.dk.toArray() as Float32Array, 'dk deterministic');
+    }
+  });
+
+  test('norms, rope, activations, cross-entropy, AdamW, copies', () => {
+    const rows = 300, D = 1024;
+    const [xc, xg] = cpuGpu(r.floats(rows * D), [rows, D]);
+    const [wc, wg] = cpuGpu(r.floats(D), [D]);
+    const [bc, bg] = cpuGpu(r.floats(D), [D]);
+    const [dyc, dyg] = cpuGpu(r.floats(rows * D), [rows, D]);
+    const rc = mo.rmsNorm(xc, wc, 1e-6), rg = mo.rmsNorm(xg, wg, 1e-6);
+    same(rg.y, rc.y, 'rmsNorm');
+    const dwc = Tensor.zeros([D]), dwg = Tensor.zeros([D], { device: 'cuda' });
+    same(mo.rmsNormBackward(dyg, xg, wg, rg.rstd, dwg), mo.rmsNormBackward(dyc, xc, wc, rc.rstd, dwc), 'rmsNorm dx');
+    same(dwg, dwc, 'rmsNorm dw', 1e-3);
+    const lc = mo.layerNorm(xc, wc, bc, 1e-5), lg = mo.layerNorm(xg, wg, bg, 1e-5);
+    same(lg.y, lc.y, 'layerNorm');
+    const dwc2 = Tensor.zeros([D]), dwg2 = Tensor.zeros([D], { device: 'cuda' }), dbc = Tensor.zeros([D]), dbg = Tensor.zeros([D], { device: 'cuda' });
+    same(mo.layerNormBackward(dyg, xg, wg, lg.mean, lg.rstd, dwg2, dbg), mo.layerNormBackward(dyc, xc, wc, lc.mean, lc.rstd, dwc2, dbc), 'layerNorm dx');
+    same(dwg2, dwc2, 'layerNorm dw', 1e-3);
+    same(dbg, dbc, 'layerNorm db', 1e-3);
+    const pos = Int32Array.from({ length: 2 * 150 }, (_, i) => i % 150);
+    const [qc, qg] = cpuGpu(r.floats(2 * 150 * 4 * 64), [2, 150, 4, 64]);
+    same(mo.rope(qg, pos, 1e6), mo.rope(qc, pos, 1e6), 'rope');
+    same(mo.rope(qg, pos, 1e6, true), mo.rope(qc, pos, 1e6, true), 'rope inverse');
+    same(mo.swiglu(xg, dyg), mo.swiglu(xc, dyc), 'swiglu');
+    const sc = mo.swigluBackward(wc.reshape([D]).to('cpu'), wc, bc), sg = mo.swigluBackward(wg, wg, bg);
+    same(sg.dgate, sc.dgate, 'swiglu dgate');
+    same(mo.gelu(xg), mo.gelu(xc), 'gelu');
+    same(mo.geluBackward(dyg, xg), mo.geluBackward(dyc, xc), 'gelu dx');
+    const V = 5000, N = 64;
+    const [zc, zg] = cpuGpu(r.floats(N * V, 4), [N, V]);
+    const targets = Int32Array.from({ length: N }, (_, i) => (i % 9 === 0 ? -100 : (i * 977) % V));
+    const cc = mo.crossEntropy(zc, targets, { withGrad: true }), cg = mo.crossEntropy(zg, targets, { withGrad: true });
+    assertScalarClose(cg.loss, cc.loss, 1e-6, 1e-6, 'CE loss');
+    same(cg.dlogits!, cc.dlogits!, 'CE grad', 1e-8);
+    const n = 10000;
+    const [pc, pg] = cpuGpu(r.floats(n), [n]);
+    const [gc, gg] = cpuGpu(r.floats(n), [n]);
+    const mc = Tensor.zeros([n]), vc = Tensor.zeros([n]), mg = Tensor.zeros([n], { device: 'cuda' }), vg = Tensor.zeros([n], { device: 'cuda' });
+    for (let step = 1; step <= 3; step++) {
+      native().adamw(pc.native, gc.native, mc.native, vc.native, 1e-3, 0.9, 0.999, 1e-8, 0.01, step);
+      native().adamw(pg.native, gg.native, mg.native, vg.native, 1e-3, 0.9, 0.999, 1e-8, 0.01, step);
+    }
+    same(pg, pc, 'adamw params', 1e-6);
+    assertScalarClose(mo.sumSquares(gg), mo.sumSquares(gc), 0, 1e-9, 'sumSquares');
+    const dstC = Tensor.zeros([2, 10, 8]), dstG = Tensor.zeros([2, 10, 8], { device: 'cuda' });
+    const [sc2, sg2] = cpuGpu(r.floats(2 * 4 * 8), [2, 4, 8]);
+    mo.copyBlock(sc2, 1, dstC, 5, 3);
+    mo.copyBlock(sg2, 1, dstG, 5, 3);
+    same(dstG, dstC, 'copyBlock');
+    const rowsIdx = Int32Array.of(7, 2, 9);
+    mo.scatterRows(sc2.reshape([8, 8]).to('cpu'), Int32Array.of(0, 1, 2, 3, 4, 5, 6, 7), Tensor.zeros([8, 8]));
+    const baseC = Tensor.zeros([10, 8]), baseG = Tensor.zeros([10, 8], { device: 'cuda' });
+    const [srcC, srcG] = cpuGpu(r.floats(3 * 8), [3, 8]);
+    mo.scatterRows(srcC, rowsIdx, baseC);
+    mo.scatterRows(srcG, rowsIdx, baseG);
+    same(baseG, baseC, 'scatterRows');
   });
 
   test.run();

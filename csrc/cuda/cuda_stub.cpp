@@ -3,6 +3,7 @@
 #include "cuda_api.h"
 #include "../core/alignment_kernels.h"
 #include "../core/elementwise_kernels.h"
+#include "../core/model_kernels.h"
 #include "../core/error.h"
 
 namespace valr {
@@ -46,5 +47,30 @@ namespace cuda {
 void fill(float*, int64_t, float) { notBuilt(); }
 void scale(float*, int64_t, float) { notBuilt(); }
 void addScaled(float*, const float*, int64_t, float) { notBuilt(); }
+}  // namespace cuda
+}  // namespace valr
+
+// Model kernels (csrc/cuda/{gemm,attention,norms,rope,activations,cross_entropy,optimizer,copy}.cu).
+namespace valr {
+namespace cuda {
+void gemm(const GemmArgs&) { notBuilt(); }
+void attentionForward(const float*, const float*, const float*, const int32_t*, float*, float*, const AttentionDims&) { notBuilt(); }
+void attentionBackward(const float*, const float*, const float*, const float*, const float*, const float*, const int32_t*,
+                       float*, float*, float*, const AttentionDims&) { notBuilt(); }
+void rmsNormForward(const float*, const float*, float*, float*, int64_t, int64_t, float) { notBuilt(); }
+void rmsNormBackward(const float*, const float*, const float*, const float*, float*, float*, int64_t, int64_t) { notBuilt(); }
+void layerNormForward(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t, float) { notBuilt(); }
+void layerNormBackward(const float*, const float*, const float*, const float*, const float*, float*, float*, float*, int64_t,
+                       int64_t) { notBuilt(); }
+void rope(const float*, float*, const int32_t*, int64_t, int64_t, int64_t, float, bool) { notBuilt(); }
+void swigluForward(const float*, const float*, float*, int64_t) { notBuilt(); }
+void swigluBackward(const float*, const float*, const float*, float*, float*, int64_t) { notBuilt(); }
+void geluForward(const float*, float*, int64_t) { notBuilt(); }
+void geluBackward(const float*, const float*, float*, int64_t) { notBuilt(); }
+double crossEntropy(const float*, const int32_t*, int64_t, int64_t, int32_t, double, float*, double, int64_t*) { notBuilt(); }
+void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float, int64_t) { notBuilt(); }
+double sumSquares(const float*, int64_t) { notBuilt(); }
+void copyBlock(const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t, int64_t, bool) { notBuilt(); }
+void scatterRows(const float*, const int32_t*, int64_t, int64_t, float*) { notBuilt(); }
 }  // namespace cuda
 }  // namespace valr

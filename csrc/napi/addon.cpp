@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   valr::js::initTensorFactories(env, exports);
   valr::js::initAlignmentKernels(env, exports);
   valr::js::initElementwise(env, exports);
+  valr::js::initModelKernels(env, exports);
 #ifdef VALR_WITH_CUDA
   exports.Set("variant", "cuda");
 #else

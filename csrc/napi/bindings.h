@@ -9,6 +9,7 @@ void initRuntime(Napi::Env env, Napi::Object exports);
 void initTensorFactories(Napi::Env env, Napi::Object exports);
 void initAlignmentKernels(Napi::Env env, Napi::Object exports);
 void initElementwise(Napi::Env env, Napi::Object exports);
+void initModelKernels(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace valr

@@ -53,12 +53,12 @@ const repaOp: DifferentiableOp<RepaParams> = {
       preds.map((pred, i) => ({ pred, target: p.targets[i] })),
       { weights: p.weights },
     );
-    ctx.save(...r.gradPred);
+    ctx.own(...r.gradPred);
     return [Tensor.fromArray(new Float32Array([r.loss]), [1], { device: preds[0].device })];
   },
   backward(ctx, [g]) {
     const scale = g ? (g.toArray()[0] as number) : 0;
-    return ctx.saved.map((saved, i) => {
+    return ctx.owned.map((saved, i) => {
       if (!ctx.needsInputGrad[i]) return null;
       const out = saved.reshape(saved.shape); // a handle of its own: the context frees its copy
       if (scale !== 1) ops.scaleInPlace(out, scale);

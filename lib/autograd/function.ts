@@ -5,11 +5,14 @@
 // fan-out and micro-batch accumulation work; activation gradients are fresh tensors.
 import { fail } from '../errors';
 import { addScaled } from '../ops/alignment';
-import { Tensor } from '../tensor';
+import { keep, Tensor } from '../tensor';
 
 export class OpContext {
   readonly needsInputGrad: readonly boolean[];
+  /** Tensors backward reads: inputs or outputs of the graph, which other ops may read too. */
   readonly saved: Tensor[] = [];
+  /** Tensors only this op made and uses (statistics, fused gradients): freed after backward. */
+  readonly owned: Tensor[] = [];
   readonly data: Record<string, unknown> = {};
   constructor(needsInputGrad: readonly boolean[]) {
     this.needsInputGrad = needsInputGrad;
@@ -17,9 +20,13 @@ export class OpContext {
   save(...tensors: Tensor[]): void {
     this.saved.push(...tensors);
   }
-  /** Frees the saved tensors once backward has run. */
+  own(...tensors: Tensor[]): void {
+    this.owned.push(...tensors);
+  }
+  /** Frees what this op owns once backward has run (or when nothing needs it). */
   release(): void {
-    for (const t of this.saved) t.dispose();
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
     this.saved.length = 0;
   }
 }
@@ -93,7 +100,7 @@ export function apply<P>(op: DifferentiableOp<P>, inputs: readonly Variable[], p
 
 function accumulate(v: Variable, g: Tensor): void {
   if (!v.grad) {
-    v.grad = g;
+    v.grad = keep(g); // outlives the scope() a training step runs in
     return;
   }
   addScaled(v.grad, g, 1);

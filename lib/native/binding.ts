@@ -95,6 +95,41 @@ export interface BindingModule {
     gradScale?: number,
   ): RawLossResult<Float32Array>;
 
+  gemm(
+    a: NativeTensor, b: NativeTensor, transA: boolean, transB: boolean, bias?: NativeTensor | null,
+    out?: NativeTensor | null, accumulate?: boolean, alpha?: number,
+  ): NativeTensor;
+  attentionForward(
+    q: NativeTensor, k: NativeTensor, v: NativeTensor, keyMask: Int32Array | null, causal: boolean, scale?: number,
+  ): { out: NativeTensor; lse: NativeTensor };
+  attentionBackward(
+    dout: NativeTensor, q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor,
+    keyMask: Int32Array | null, causal: boolean, scale?: number,
+  ): { dq: NativeTensor; dk: NativeTensor; dv: NativeTensor };
+  rmsNorm(x: NativeTensor, w: NativeTensor, eps: number): { y: NativeTensor; rstd: NativeTensor };
+  rmsNormBackward(dy: NativeTensor, x: NativeTensor, w: NativeTensor, rstd: NativeTensor, dw?: NativeTensor | null): NativeTensor;
+  layerNorm(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, eps: number): { y: NativeTensor; mean: NativeTensor; rstd: NativeTensor };
+  layerNormBackward(
+    dy: NativeTensor, x: NativeTensor, w: NativeTensor, mean: NativeTensor, rstd: NativeTensor,
+    dw?: NativeTensor | null, db?: NativeTensor | null,
+  ): NativeTensor;
+  rope(x: NativeTensor, positions: Int32Array, theta: number, inverse?: boolean): NativeTensor;
+  swiglu(gate: NativeTensor, up: NativeTensor): NativeTensor;
+  swigluBackward(dy: NativeTensor, gate: NativeTensor, up: NativeTensor): { dgate: NativeTensor; dup: NativeTensor };
+  gelu(x: NativeTensor): NativeTensor;
+  geluBackward(dy: NativeTensor, x: NativeTensor): NativeTensor;
+  crossEntropy(
+    logits: NativeTensor, targets: Int32Array, ignoreIndex: number, divisor?: number | null, withGrad?: boolean,
+    gradScale?: number,
+  ): { lossSum: number; count: number; loss: number; dlogits: NativeTensor | null };
+  adamw(
+    param: NativeTensor, grad: NativeTensor, m: NativeTensor, v: NativeTensor, lr: number, beta1: number, beta2: number,
+    eps: number, weightDecay: number, step: number,
+  ): void;
+  sumSquares(x: NativeTensor): number;
+  copyBlock(src: NativeTensor, srcOffset: number, dst: NativeTensor, dstOffset: number, length: number, accumulate?: boolean): void;
+  scatterRows(src: NativeTensor, rows: Int32Array, dst: NativeTensor): void;
+
   tensorTapGather(hidden: NativeTensor, rows: Int32Array, out?: NativeTensor | null): NativeTensor;
   tensorTapScatter(
     grad: NativeTensor,
