@@ -1,5 +1,5 @@
 // valr-node: Vision-aligned Latent Reasoning for Node.js.
-export { Tensor, scope, keep, type DType, type Device } from './tensor';
+export { Tensor, scope, keep, adopt, type DType, type Device } from './tensor';
 export { ValrError, type ValrErrorCode } from './errors';
 export * as kernels from './kernels';
 export * as ops from './ops/alignment';

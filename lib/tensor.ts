@@ -179,6 +179,12 @@ export function scope<T>(fn: () => T): T {
   return result;
 }
 
+/** Puts a kept tensor back into the innermost open scope, which then frees it on exit. */
+export function adopt<T extends Tensor>(t: T): T {
+  scopes[scopes.length - 1]?.add(t);
+  return t;
+}
+
 /** Takes a tensor out of every open scope so that scope() exit leaves it alone. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);

@@ -9,5 +9,7 @@ const root = path.join(__dirname, '..');
 const dirs = ['csrc/core', 'csrc/cpu', 'csrc/napi'];
 const files = dirs.flatMap((d) =>
   fs.readdirSync(path.join(root, d)).filter((f) => f.endsWith('.cpp')).sort().map((f) => `${d}/${f}`));
+// Host code driving the CUDA kernels (links against the stubs here).
+files.push(...fs.readdirSync(path.join(root, 'csrc/cuda')).filter((f) => f.endsWith('_host.cpp')).sort().map((f) => `csrc/cuda/${f}`));
 files.push('csrc/cuda/cuda_stub.cpp');
 process.stdout.write(files.join(' ') + '\n');

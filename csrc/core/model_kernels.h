@@ -33,10 +33,15 @@ struct GemmArgs {
 // (the first Tk - Tq keys are the cache), so query i sees keys j <= Tk - Tq + i when
 // causal, all keys otherwise; keyMask [B, Tk] (1 = attend, 0 = padding) or nullptr.
 // A query that sees no key gets out = 0 and lse = -inf.
+// kvBatchStride: elements between batch items of k and v (0 = dense, Tk*Hkv*Dh); a
+// KV cache preallocated as [B, capacity, Hkv, Dh] is read in place with
+// capacity*Hkv*Dh. The backward's dk and dv are always dense.
 struct AttentionDims {
   int64_t B = 0, Tq = 0, Tk = 0, Hq = 0, Hkv = 0, Dh = 0;
   float scale = 1.f;  // usually 1/sqrt(Dh)
   bool causal = true;
+  int64_t kvBatchStride = 0;
+  int64_t kvStride() const { return kvBatchStride ? kvBatchStride : Tk * Hkv * Dh; }
 };
 
 #define VALR_MODEL_KERNELS                                                                                   \

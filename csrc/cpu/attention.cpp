@@ -18,6 +18,7 @@
 // through a polynomial exp the compiler also vectorises.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -31,8 +32,7 @@ namespace {
 
 constexpr int64_t kBQ = 32;  // queries per block
 constexpr int64_t kBK = 64;  // keys per block
-constexpr int kMR = 4;       // rows of the register tile
-constexpr int kNR = 8;       // columns of the register tile (the vectorised dimension)
+constexpr int64_t kNR = 8;   // padded widths (Dh, key counts) are multiples of this
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -70,54 +70,93 @@ inline float sum8(const float* x, int64_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// C[r][c] (= or +=) sum_k A[r rsA + k csA] B[k ldb + c] for r < MR, c < kNR.
-// Each element sums over k in order, so a product's value does not depend on tiling.
-template <int MR, bool ACC>
-inline void microTile(int64_t K, const float* A, int64_t rsA, int64_t csA, const float* B, int64_t ldb, float* C,
-                      int64_t ldc) {
-  float acc[MR][kNR];
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < kNR; ++c) acc[r][c] = ACC ? C[r * ldc + c] : 0.f;
-  for (int64_t k = 0; k < K; ++k) {
-    const float* b = B + k * ldb;
-    const float* a = A + k * csA;
-    for (int r = 0; r < MR; ++r) {
-      const float ar = a[r * rsA];
-      for (int c = 0; c < kNR; ++c) acc[r][c] += ar * b[c];
-    }
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < kNR; ++c) C[r * ldc + c] = acc[r][c];
-}
-
-// C [M, N] (= or +=) A [M, K] B [K, N], A read as A[r rsA + k csA] (so a transposed
-// tile is read in place), B and C row-major. N must be a multiple of kNR.
+// C [M, N] (= or +=) A [M, K] B [K, N], with A read as A[r rsA + k csA] (so a
+// transposed tile is read in place) and B, C row-major. The inner loops run over
+// contiguous columns of B and C (the compiler vectorises them at any SIMD width);
+// two rows of C are updated from four rows of B per sweep. Every element sums over k
+// in order, c = (((c + a0 b0) + a1 b1) + a2 b2) + a3 b3, so its value does not depend
+// on how the product is tiled.
 template <bool ACC>
 void matmul(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA, const float* B, int64_t ldb,
             float* C, int64_t ldc) {
-  for (int64_t r0 = 0; r0 < M; r0 += kMR) {
-    const int64_t rows = std::min<int64_t>(kMR, M - r0);
-    const float* a = A + r0 * rsA;
-    float* c = C + r0 * ldc;
-    for (int64_t c0 = 0; c0 < N; c0 += kNR) {
-      switch (rows) {
-        case 4: microTile<4, ACC>(K, a, rsA, csA, B + c0, ldb, c + c0, ldc); break;
-        case 3: microTile<3, ACC>(K, a, rsA, csA, B + c0, ldb, c + c0, ldc); break;
-        case 2: microTile<2, ACC>(K, a, rsA, csA, B + c0, ldb, c + c0, ldc); break;
-        default: microTile<1, ACC>(K, a, rsA, csA, B + c0, ldb, c + c0, ldc); break;
+  int64_t r = 0;
+  for (; r + 2 <= M; r += 2) {
+    float* __restrict c0 = C + r * ldc;
+    float* __restrict c1 = c0 + ldc;
+    if (!ACC) {
+      std::fill(c0, c0 + N, 0.f);
+      std::fill(c1, c1 + N, 0.f);
+    }
+    const float* a = A + r * rsA;
+    const float* e = a + rsA;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const float a0 = a[k * csA], a1 = a[(k + 1) * csA], a2 = a[(k + 2) * csA], a3 = a[(k + 3) * csA];
+      const float e0 = e[k * csA], e1 = e[(k + 1) * csA], e2 = e[(k + 2) * csA], e3 = e[(k + 3) * csA];
+      const float* __restrict b0 = B + k * ldb;
+      const float* __restrict b1 = b0 + ldb;
+      const float* __restrict b2 = b1 + ldb;
+      const float* __restrict b3 = b2 + ldb;
+      for (int64_t j = 0; j < N; ++j) {
+        const float x0 = b0[j], x1 = b1[j], x2 = b2[j], x3 = b3[j];
+        c0[j] = (((c0[j] + a0 * x0) + a1 * x1) + a2 * x2) + a3 * x3;
+        c1[j] = (((c1[j] + e0 * x0) + e1 * x1) + e2 * x2) + e3 * x3;
       }
+    }
+    for (; k < K; ++k) {
+      const float a0 = a[k * csA], e0 = e[k * csA];
+      const float* __restrict b0 = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) {
+        c0[j] += a0 * b0[j];
+        c1[j] += e0 * b0[j];
+      }
+    }
+  }
+  if (r < M) {  // the last odd row
+    float* __restrict c0 = C + r * ldc;
+    if (!ACC) std::fill(c0, c0 + N, 0.f);
+    const float* a = A + r * rsA;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const float a0 = a[k * csA], a1 = a[(k + 1) * csA], a2 = a[(k + 2) * csA], a3 = a[(k + 3) * csA];
+      const float* __restrict b0 = B + k * ldb;
+      const float* __restrict b1 = b0 + ldb;
+      const float* __restrict b2 = b1 + ldb;
+      const float* __restrict b3 = b2 + ldb;
+      for (int64_t j = 0; j < N; ++j) c0[j] = (((c0[j] + a0 * b0[j]) + a1 * b1[j]) + a2 * b2[j]) + a3 * b3[j];
+    }
+    for (; k < K; ++k) {
+      const float a0 = a[k * csA];
+      const float* __restrict b0 = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c0[j] += a0 * b0[j];
     }
   }
 }
 
+// Per-task scratch, 64-byte aligned so that vectorised loops split the same way on
+// every thread.
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) : buf_(size_t(n) + 16) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(buf_.data());
+    data_ = buf_.data() + ((64 - addr % 64) % 64) / sizeof(float);
+  }
+  float* data() { return data_; }
+
+ private:
+  std::vector<float> buf_;
+  float* data_;
+};
+
 // Shapes and index helpers shared by the passes.
 struct Geometry {
-  int64_t B, Tq, Tk, Hq, Hkv, Dh, group, DP, nQB, nKB, off;
+  int64_t B, Tq, Tk, Hq, Hkv, Dh, group, DP, nQB, nKB, off, kvStride;
   float scale;
   bool causal;
 
   explicit Geometry(const AttentionDims& d)
-      : B(d.B), Tq(d.Tq), Tk(d.Tk), Hq(d.Hq), Hkv(d.Hkv), Dh(d.Dh), scale(d.scale), causal(d.causal) {
+      : B(d.B), Tq(d.Tq), Tk(d.Tk), Hq(d.Hq), Hkv(d.Hkv), Dh(d.Dh), kvStride(d.kvStride()), scale(d.scale),
+        causal(d.causal) {
     group = Hkv > 0 ? std::max<int64_t>(1, Hq / Hkv) : 1;
     DP = roundUp(std::max<int64_t>(Dh, 1), kNR);
     nQB = (Tq + kBQ - 1) / kBQ;
@@ -126,7 +165,8 @@ struct Geometry {
   }
   // Row pointers: q-like [B, Tq, Hq, Dh], k-like [B, Tk, Hkv, Dh].
   int64_t qRow(int64_t b, int64_t i, int64_t h) const { return ((b * Tq + i) * Hq + h) * Dh; }
-  int64_t kRow(int64_t b, int64_t j, int64_t g) const { return ((b * Tk + j) * Hkv + g) * Dh; }
+  int64_t kRow(int64_t b, int64_t j, int64_t g) const { return ((b * Tk + j) * Hkv + g) * Dh; }  // dk, dv (dense)
+  int64_t kvRow(int64_t b, int64_t j, int64_t g) const { return b * kvStride + (j * Hkv + g) * Dh; }  // k, v (maybe a cache)
   // Keys visible to some query of [i0, i0 + mq) end before this (exclusive).
   int64_t keyEnd(int64_t i0, int64_t mq) const {
     return causal ? std::max<int64_t>(0, std::min(Tk, off + i0 + mq)) : Tk;
@@ -142,7 +182,7 @@ struct Geometry {
 void loadTransposed(const float* src, const Geometry& g, int64_t b, int64_t kvh, int64_t j0, int64_t nk, int64_t nkP,
                     float* dst) {
   for (int64_t jj = 0; jj < nk; ++jj) {
-    const float* s = src + g.kRow(b, j0 + jj, kvh);
+    const float* s = src + g.kvRow(b, j0 + jj, kvh);
     for (int64_t dd = 0; dd < g.Dh; ++dd) dst[dd * kBK + jj] = s[dd];
   }
   if (nkP > nk)
@@ -183,7 +223,7 @@ void attentionForward(const float* q, const float* k, const float* v, const int3
 
   parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
     // Scratch: Q [kBQ][DP], K^T [Dh][kBK], V [kBK][DP], S [kBQ][kBK], O [kBQ][DP], key mask.
-    std::vector<float> buf(size_t(kBQ * DP + Dh * kBK + kBK * DP + kBQ * kBK + kBQ * DP + kBK));
+    Scratch buf(kBQ * DP + Dh * kBK + kBK * DP + kBQ * kBK + kBQ * DP + kBK);
     float* Qs = buf.data();
     float* Kt = Qs + kBQ * DP;
     float* Vs = Kt + Dh * kBK;
@@ -206,7 +246,7 @@ void attentionForward(const float* q, const float* k, const float* v, const int3
         const int64_t nk = std::min(kBK, jEnd - j0), nkP = roundUp(nk, kNR);
         if (!loadKeyMask(keyMask, g, b, j0, nk, ok)) continue;
         loadTransposed(k, g, b, kvh, j0, nk, nkP, Kt);
-        loadRows(v + g.kRow(b, j0, kvh), g.Hkv * Dh, nk, g, Vs);
+        loadRows(v + g.kvRow(b, j0, kvh), g.Hkv * Dh, nk, g, Vs);
         matmul<false>(mq, nkP, Dh, Qs, DP, 1, Kt, kBK, S, kBK);
 
         for (int64_t r = 0; r < mq; ++r) {
@@ -301,7 +341,7 @@ void attentionBackward(const float* dout, const float* q, const float* k, const 
   // Pass 1: dq, tasks (b, h, query block), key blocks in order.
   parallelFor(g.B * g.Hq * g.nQB, 1, [&](int64_t t0, int64_t t1) {
     // Q [kBQ][DP], dO [kBQ][DP], K^T, V^T [Dh][kBK], K [kBK][DP], S, dP [kBQ][kBK], dQ [kBQ][DP], mask.
-    std::vector<float> buf(size_t(2 * kBQ * DP + 2 * Dh * kBK + kBK * DP + 2 * kBQ * kBK + kBQ * DP + kBK));
+    Scratch buf(2 * kBQ * DP + 2 * Dh * kBK + kBK * DP + 2 * kBQ * kBK + kBQ * DP + kBK);
     float* Qs = buf.data();
     float* dOs = Qs + kBQ * DP;
     float* Kt = dOs + kBQ * DP;
@@ -326,7 +366,7 @@ void attentionBackward(const float* dout, const float* q, const float* k, const 
         if (!loadKeyMask(keyMask, g, b, j0, nk, ok)) continue;
         loadTransposed(k, g, b, kvh, j0, nk, nkP, Kt);
         loadTransposed(v, g, b, kvh, j0, nk, nkP, Vt);
-        loadRows(k + g.kRow(b, j0, kvh), g.Hkv * Dh, nk, g, Ks);
+        loadRows(k + g.kvRow(b, j0, kvh), g.Hkv * Dh, nk, g, Ks);
         matmul<false>(mq, nkP, Dh, Qs, DP, 1, Kt, kBK, S, kBK);
         matmul<false>(mq, nkP, Dh, dOs, DP, 1, Vt, kBK, dP, kBK);
         softmaxGrad(S, dP, b, h, i0, mq, j0, nk, ok);
@@ -345,7 +385,7 @@ void attentionBackward(const float* dout, const float* q, const float* k, const 
   // query blocks, in order.
   parallelFor(g.B * g.Hkv * g.nKB, 1, [&](int64_t t0, int64_t t1) {
     // K^T, V^T [Dh][kBK], dK, dV [kBK][DP], Q, dO [kBQ][DP], S, dP [kBQ][kBK], mask.
-    std::vector<float> buf(size_t(2 * Dh * kBK + 2 * kBK * DP + 2 * kBQ * DP + 2 * kBQ * kBK + kBK));
+    Scratch buf(2 * Dh * kBK + 2 * kBK * DP + 2 * kBQ * DP + 2 * kBQ * kBK + kBK);
     float* Kt = buf.data();
     float* Vt = Kt + Dh * kBK;
     float* dK = Vt + Dh * kBK;

@@ -1,29 +1,42 @@
-// Float32 GEMM for the CPU backend (see GemmArgs in model_kernels.h), GotoBLAS/BLIS style.
+// Float32 GEMM for the CPU backend (GemmArgs in model_kernels.h), GotoBLAS / BLIS style.
 //
-// Blocking, outermost first (MR x NR is the micro-kernel's register tile):
-//   batch item b
-//     N superblock of nb columns (all of N unless packed B would pass 16 MiB)
-//       pack op(B)[:, superblock] once, in parallel: panels of NR columns, each K x NR
-//       tiles of the output, in parallel (one thread per tile, so one writer per C element):
-//         K chunk p of kc <= 256 (the same split for every tile, fixed order)
-//           pack op(A)[tile rows, chunk] into MR-row panels (per thread, ~L2 sized)
-//           for each NR panel of the tile (its kc x NR B slice stays in L1)
-//             for each MR panel: micro-kernel, then C = (C or 0) + alpha * acc (+ bias once)
-// Packing puts op(A) and op(B) in the same layout whatever the transposes, so one
-// micro-kernel serves all four cases; panels are zero-padded at the edges, and only the
-// valid rows / columns are written back. Tile sizes depend on the thread count, but tile
-// edges fall on multiples of MR / NR and the K split depends on K alone, so every C
-// element sees the same sequence of floating-point operations for any thread count.
+// Blocking, outermost first. MR x NR is the micro-kernel's register tile, kc <= 256 the
+// K chunk; sized for 48 KiB L1 and 2 MiB L2 per core:
+//   batch item
+//     output tile, mc x nc with mc <= 1020, in parallel (one thread per tile)
+//       K chunk of kc (the split depends on K alone)
+//         pack op(A)[tile rows, chunk] into MR-row panels (per-thread buffer, <= 1 MiB)
+//         block of <= 512 B columns (kc x 512 floats = 512 KiB: half of L2)
+//           pack op(B)[chunk, block] into NR-column panels (per thread), or use the
+//           panels packed up front (below)
+//           for each MR-row panel of A (kc x MR, 12 KiB: stays in L1)
+//             for each NR-column panel of B (streamed from L2): micro-kernel, write back
+// With more than one row of tiles (M > 1020), op(B) is packed once up front, in
+// parallel, and shared (in N superblocks of <= 8 MiB); otherwise each tile packs its own
+// B blocks, each exactly once, with no extra pass over memory and no extra barrier.
+// The tile grid packs the least for ~2 tiles per thread (small products) or 4 (large).
+// While a block computes, the sources of the next A chunk / B block are prefetched into
+// L2, so packing reads cache instead of DRAM.
+//
+// Packing gives op(A) and op(B) one layout whatever the transposes (transposes happen
+// in the packing), so one micro-kernel serves all four cases. Panels are zero-padded
+// at the edges and only valid rows / columns are written back, as
+//   C = (accumulate or a later K chunk ? C : 0) + alpha * acc (+ bias, first chunk only).
+// Determinism: every C element is written by one thread, and its sequence of operations
+// (chunks in order, FMAs in k order) does not depend on tiles or thread count: tile
+// edges fall on multiples of MR / NR and the K split depends on K alone.
 //
 // Micro-kernels, chosen once at run time (prebuilt binaries target baseline x86-64):
-//   avx512  12 x 32  (24 zmm accumulators; B row = 2 zmm loads, A broadcast from memory)
+//   avx512  12 x 32  (24 zmm accumulators; a k step: 2 B loads, 12 A broadcasts, 24 FMAs)
 //   avx2     6 x 16  (12 ymm accumulators, FMA)
-//   generic  4 x 8   (plain C++ the compiler vectorises: SSE2, NEON)
+//   generic  4 x 8   (plain C++ the compiler vectorises: SSE2 on x86-64, NEON on arm64)
 // VALR_GEMM_ISA=avx512|avx2|generic (read once) caps the choice, for debugging.
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include "../core/error.h"
 #include "../core/model_kernels.h"
 #include "../core/thread_pool.h"
@@ -44,7 +57,7 @@ namespace {
 
 constexpr int64_t kKcMax = 256;               // K chunk: a 32-wide B slice is 32 KiB (L1)
 constexpr int64_t kMcMax = 1020;              // tile rows (multiple of 12, 6 and 4)
-constexpr int64_t kL2BlockFloats = int64_t(1) << 18;  // a tile's B block kc x nc: 1 MiB of L2
+constexpr int64_t kL2BlockFloats = int64_t(1) << 17;  // B block kc x nc: 512 KiB of L2 (half)
 constexpr int64_t kPackedBMax = int64_t(2) << 20;  // floats of packed B per superblock (8 MiB)
 constexpr int64_t kParallelFlops = int64_t(1) << 21;  // below this one thread is faster
 
@@ -59,134 +72,168 @@ struct Tail {
 // acc[rows x cols] = sum over k < kc of a[k][r] * b[k][j]; a is MR-wide, b NR-wide.
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows,
                              int cols, const Tail& t);
+// One instance for a fixed row count (the template argument).
+using TileKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols,
+                            const Tail& t);
+
+// Table of the instances K<1>::run ... K<MR>::run: table[rows - 1].
+template <template <int> class K, int... R>
+constexpr std::array<TileKernel, sizeof...(R)> kernelTable(std::integer_sequence<int, R...>) {
+  return {K<R + 1>::run...};
+}
 
 // ---- generic micro-kernel ----------------------------------------------------------
 
 constexpr int kGenMR = 4, kGenNR = 8;
 
 template <int ROWS>
-void microGeneric(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols, const Tail& t) {
-  float acc[ROWS][kGenNR] = {};
-  for (int64_t k = 0; k < kc; ++k, a += kGenMR, b += kGenNR)
-    for (int r = 0; r < ROWS; ++r)
-      for (int j = 0; j < kGenNR; ++j) acc[r][j] += a[r] * b[j];
-  for (int r = 0; r < ROWS; ++r) {
-    float* cr = c + r * ldc;
-    for (int j = 0; j < cols; ++j) {
-      float v = acc[r][j] * t.alpha;
-      if (t.loadC) v = cr[j] + v;
-      if (t.bias) v = v + t.bias[j];
-      cr[j] = v;
+struct MicroGeneric {
+  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols, const Tail& t) {
+    float acc[ROWS][kGenNR] = {};
+    for (int64_t k = 0; k < kc; ++k, a += kGenMR, b += kGenNR)
+      for (int r = 0; r < ROWS; ++r)
+        for (int j = 0; j < kGenNR; ++j) acc[r][j] += a[r] * b[j];
+    for (int r = 0; r < ROWS; ++r) {
+      float* cr = c + r * ldc;
+      for (int j = 0; j < cols; ++j) {
+        float v = acc[r][j] * t.alpha;
+        if (t.loadC) v = cr[j] + v;
+        if (t.bias) v = v + t.bias[j];
+        cr[j] = v;
+      }
     }
   }
-}
+};
 
 void kernelGeneric(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
                    const Tail& t) {
-  switch (rows) {
-    case 4: microGeneric<4>(kc, a, b, c, ldc, cols, t); break;
-    case 3: microGeneric<3>(kc, a, b, c, ldc, cols, t); break;
-    case 2: microGeneric<2>(kc, a, b, c, ldc, cols, t); break;
-    default: microGeneric<1>(kc, a, b, c, ldc, cols, t); break;
-  }
+  static constexpr auto table = kernelTable<MicroGeneric>(std::make_integer_sequence<int, kGenMR>());
+  table[size_t(rows - 1)](kc, a, b, c, ldc, cols, t);
 }
 
 #if VALR_GEMM_X86
+
+// The x86 kernels name their accumulators (c0a, c0b, c1a, ...) instead of using arrays:
+// GCC otherwise may keep an accumulator array in memory and store it every iteration.
+// `if (ROWS > r)` is a compile-time test; unused accumulators vanish.
+#define VALR_ROWS_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define VALR_ROWS_12(X) VALR_ROWS_6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
 // ---- AVX2 + FMA micro-kernel: 6 x 16 -----------------------------------------------
 
 constexpr int kAvx2MR = 6, kAvx2NR = 16;
 
-template <int ROWS>
-VALR_TARGET_AVX2 void microAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols,
-                                const Tail& t) {
-  __m256 acc0[ROWS], acc1[ROWS];
-  for (int r = 0; r < ROWS; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k, a += kAvx2MR, b += kAvx2NR) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    for (int r = 0; r < ROWS; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
-      acc0[r] = _mm256_fmadd_ps(ar, b0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(ar, b1, acc1[r]);
-    }
+// One row of the write-back; m0 / m1 mask the valid lanes of a partial column panel
+// (maskload never touches masked-out lanes).
+VALR_TARGET_AVX2 inline void storeRowAvx2(float* cr, __m256 v0, __m256 v1, __m256i m0, __m256i m1, __m256 alpha,
+                                          bool loadC, const float* bias, __m256 bias0, __m256 bias1) {
+  v0 = _mm256_mul_ps(v0, alpha);
+  v1 = _mm256_mul_ps(v1, alpha);
+  if (loadC) {
+    v0 = _mm256_add_ps(_mm256_maskload_ps(cr, m0), v0);
+    v1 = _mm256_add_ps(_mm256_maskload_ps(cr + 8, m1), v1);
   }
-  // Lane masks for a partial last column panel; maskload never touches masked-out lanes.
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
-  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
-  const __m256 alpha = _mm256_set1_ps(t.alpha);
-  __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-  if (t.bias) {
-    bias0 = _mm256_maskload_ps(t.bias, m0);
-    bias1 = _mm256_maskload_ps(t.bias + 8, m1);
+  if (bias) {
+    v0 = _mm256_add_ps(v0, bias0);
+    v1 = _mm256_add_ps(v1, bias1);
   }
-  for (int r = 0; r < ROWS; ++r) {
-    float* cr = c + r * ldc;
-    __m256 v0 = _mm256_mul_ps(acc0[r], alpha), v1 = _mm256_mul_ps(acc1[r], alpha);
-    if (t.loadC) {
-      v0 = _mm256_add_ps(_mm256_maskload_ps(cr, m0), v0);
-      v1 = _mm256_add_ps(_mm256_maskload_ps(cr + 8, m1), v1);
-    }
-    if (t.bias) {
-      v0 = _mm256_add_ps(v0, bias0);
-      v1 = _mm256_add_ps(v1, bias1);
-    }
-    _mm256_maskstore_ps(cr, m0, v0);
-    _mm256_maskstore_ps(cr + 8, m1, v1);
-  }
+  _mm256_maskstore_ps(cr, m0, v0);
+  _mm256_maskstore_ps(cr + 8, m1, v1);
 }
 
-VALR_TARGET_AVX2 void kernelAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows,
-                                 int cols, const Tail& t) {
-  switch (rows) {
-    case 6: microAvx2<6>(kc, a, b, c, ldc, cols, t); break;
-    case 5: microAvx2<5>(kc, a, b, c, ldc, cols, t); break;
-    case 4: microAvx2<4>(kc, a, b, c, ldc, cols, t); break;
-    case 3: microAvx2<3>(kc, a, b, c, ldc, cols, t); break;
-    case 2: microAvx2<2>(kc, a, b, c, ldc, cols, t); break;
-    default: microAvx2<1>(kc, a, b, c, ldc, cols, t); break;
+template <int ROWS>
+struct MicroAvx2 {
+  VALR_TARGET_AVX2 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols,
+                                   const Tail& t) {
+#define VALR_DECL(r) __m256 c##r##a = _mm256_setzero_ps(), c##r##b = _mm256_setzero_ps();
+    VALR_ROWS_6(VALR_DECL)
+#undef VALR_DECL
+    for (int64_t k = 0; k < kc; ++k, a += kAvx2MR, b += kAvx2NR) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#define VALR_FMA(r)                                  \
+  if (ROWS > r) {                                    \
+    const __m256 ar = _mm256_broadcast_ss(a + r);    \
+    c##r##a = _mm256_fmadd_ps(ar, b0, c##r##a);      \
+    c##r##b = _mm256_fmadd_ps(ar, b1, c##r##b);      \
   }
+      VALR_ROWS_6(VALR_FMA)
+#undef VALR_FMA
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+    const __m256 alpha = _mm256_set1_ps(t.alpha);
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+    if (t.bias) {
+      bias0 = _mm256_maskload_ps(t.bias, m0);
+      bias1 = _mm256_maskload_ps(t.bias + 8, m1);
+    }
+#define VALR_STORE(r) \
+  if (ROWS > r) storeRowAvx2(c + r * ldc, c##r##a, c##r##b, m0, m1, alpha, t.loadC, t.bias, bias0, bias1);
+    VALR_ROWS_6(VALR_STORE)
+#undef VALR_STORE
+  }
+};
+
+void kernelAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                const Tail& t) {
+  static constexpr auto table = kernelTable<MicroAvx2>(std::make_integer_sequence<int, kAvx2MR>());
+  table[size_t(rows - 1)](kc, a, b, c, ldc, cols, t);
 }
 
 // ---- AVX-512 micro-kernel: 12 x 32 -------------------------------------------------
 
 constexpr int kAvx512MR = 12, kAvx512NR = 32;
 
-// With PREFETCH, the loop also pulls the next column panel's B slice (kc x 32 floats,
-// 128 B per k) into L2: the first row panel of each column panel does it, so that slice
-// does not arrive in a burst from L3 / DRAM when its turn comes.
-template <int ROWS, bool PREFETCH>
-VALR_TARGET_AVX512 inline __attribute__((always_inline)) void avx512Loop(int64_t kc, const float* a, const float* b,
-                                                                         const char* pf, __m512* acc0, __m512* acc1) {
-  for (int64_t k = 0; k < kc; ++k, a += kAvx512MR, b += kAvx512NR) {
-    if (PREFETCH) {
-      _mm_prefetch(pf + k * 128, _MM_HINT_T1);
-      _mm_prefetch(pf + k * 128 + 64, _MM_HINT_T1);
-    }
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-    for (int r = 0; r < ROWS; ++r) {
-      const __m512 ar = _mm512_set1_ps(a[r]);  // folds into the FMA as {1to16}
-      acc0[r] = _mm512_fmadd_ps(ar, b0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(ar, b1, acc1[r]);
-    }
+VALR_TARGET_AVX512 inline void storeRowAvx512(float* cr, __m512 v0, __m512 v1, __mmask16 m0, __mmask16 m1,
+                                              __m512 alpha, bool loadC, const float* bias, __m512 bias0,
+                                              __m512 bias1) {
+  v0 = _mm512_mul_ps(v0, alpha);
+  v1 = _mm512_mul_ps(v1, alpha);
+  if (loadC) {
+    v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+    v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
   }
+  if (bias) {
+    v0 = _mm512_add_ps(v0, bias0);
+    v1 = _mm512_add_ps(v1, bias1);
+  }
+  _mm512_mask_storeu_ps(cr, m0, v0);
+  _mm512_mask_storeu_ps(cr + 16, m1, v1);
 }
 
-template <int ROWS>
-VALR_TARGET_AVX512 void microAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols,
-                                    const Tail& t) {
-  __m512 acc0[ROWS], acc1[ROWS];
-  for (int r = 0; r < ROWS; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+// With PREFETCH the loop also pulls t.nextB, the next B micro-panel (kc x 32 floats,
+// 128 B per k), into L2: the first row of micro-tiles does this so that B does not
+// arrive in a burst from L3 / DRAM when each panel's turn comes.
+template <int ROWS, bool PREFETCH>
+VALR_TARGET_AVX512 inline __attribute__((always_inline)) void avx512Tile(int64_t kc, const float* a, const float* b,
+                                                                         float* c, int64_t ldc, int cols,
+                                                                         const Tail& t) {
+#define VALR_DECL(r) __m512 c##r##a = _mm512_setzero_ps(), c##r##b = _mm512_setzero_ps();
+  VALR_ROWS_12(VALR_DECL)
+#undef VALR_DECL
   // C is needed right after the loop: start fetching it now.
   if (t.loadC)
     for (int r = 0; r < ROWS; ++r) {
       _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
     }
-  if (t.nextB)  // see avx512Loop
-    avx512Loop<ROWS, true>(kc, a, b, reinterpret_cast<const char*>(t.nextB), acc0, acc1);
-  else
-    avx512Loop<ROWS, false>(kc, a, b, nullptr, acc0, acc1);
+  const char* pf = reinterpret_cast<const char*>(t.nextB);
+  for (int64_t k = 0; k < kc; ++k, a += kAvx512MR, b += kAvx512NR) {
+    if (PREFETCH) {
+      _mm_prefetch(pf + k * 128, _MM_HINT_T1);
+      _mm_prefetch(pf + k * 128 + 64, _MM_HINT_T1);
+    }
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#define VALR_FMA(r)                               \
+  if (ROWS > r) {                                 \
+    const __m512 ar = _mm512_set1_ps(a[r]);       \
+    c##r##a = _mm512_fmadd_ps(ar, b0, c##r##a);   \
+    c##r##b = _mm512_fmadd_ps(ar, b1, c##r##b);   \
+  }
+    VALR_ROWS_12(VALR_FMA)
+#undef VALR_FMA
+  }
   const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
   const __m512 alpha = _mm512_set1_ps(t.alpha);
@@ -195,43 +242,64 @@ VALR_TARGET_AVX512 void microAvx512(int64_t kc, const float* a, const float* b, 
     bias0 = _mm512_maskz_loadu_ps(m0, t.bias);
     bias1 = _mm512_maskz_loadu_ps(m1, t.bias + 16);
   }
-  for (int r = 0; r < ROWS; ++r) {
-    float* cr = c + r * ldc;
-    __m512 v0 = _mm512_mul_ps(acc0[r], alpha), v1 = _mm512_mul_ps(acc1[r], alpha);
-    if (t.loadC) {
-      v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-      v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-    }
-    if (t.bias) {
-      v0 = _mm512_add_ps(v0, bias0);
-      v1 = _mm512_add_ps(v1, bias1);
-    }
-    _mm512_mask_storeu_ps(cr, m0, v0);
-    _mm512_mask_storeu_ps(cr + 16, m1, v1);
-  }
+#define VALR_STORE(r) \
+  if (ROWS > r) storeRowAvx512(c + r * ldc, c##r##a, c##r##b, m0, m1, alpha, t.loadC, t.bias, bias0, bias1);
+  VALR_ROWS_12(VALR_STORE)
+#undef VALR_STORE
 }
 
-VALR_TARGET_AVX512 void kernelAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows,
-                                     int cols, const Tail& t) {
-  switch (rows) {
-    case 12: microAvx512<12>(kc, a, b, c, ldc, cols, t); break;
-    case 11: microAvx512<11>(kc, a, b, c, ldc, cols, t); break;
-    case 10: microAvx512<10>(kc, a, b, c, ldc, cols, t); break;
-    case 9: microAvx512<9>(kc, a, b, c, ldc, cols, t); break;
-    case 8: microAvx512<8>(kc, a, b, c, ldc, cols, t); break;
-    case 7: microAvx512<7>(kc, a, b, c, ldc, cols, t); break;
-    case 6: microAvx512<6>(kc, a, b, c, ldc, cols, t); break;
-    case 5: microAvx512<5>(kc, a, b, c, ldc, cols, t); break;
-    case 4: microAvx512<4>(kc, a, b, c, ldc, cols, t); break;
-    case 3: microAvx512<3>(kc, a, b, c, ldc, cols, t); break;
-    case 2: microAvx512<2>(kc, a, b, c, ldc, cols, t); break;
-    default: microAvx512<1>(kc, a, b, c, ldc, cols, t); break;
+template <int ROWS>
+struct MicroAvx512 {
+  VALR_TARGET_AVX512 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int cols,
+                                     const Tail& t) {
+    if (t.nextB)
+      avx512Tile<ROWS, true>(kc, a, b, c, ldc, cols, t);
+    else
+      avx512Tile<ROWS, false>(kc, a, b, c, ldc, cols, t);
   }
+};
+
+void kernelAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                  const Tail& t) {
+  static constexpr auto table = kernelTable<MicroAvx512>(std::make_integer_sequence<int, kAvx512MR>());
+  table[size_t(rows - 1)](kc, a, b, c, ldc, cols, t);
 }
 
 #endif  // VALR_GEMM_X86
 
 // ---- packing -----------------------------------------------------------------------
+
+constexpr int64_t kPackAhead = 4;  // rows of X fetched ahead while packing
+
+// Asks for the cache lines of x[0, n): into L1 (soon needed) or L2 (needed later).
+// A hint only; nothing off x86.
+template <bool L1 = true>
+inline void prefetchRange(const float* x, int64_t n) {
+#if VALR_GEMM_X86
+  for (int64_t i = 0; i < n; i += 16)
+    _mm_prefetch(reinterpret_cast<const char*>(x + i), L1 ? _MM_HINT_T0 : _MM_HINT_T1);
+#else
+  (void)x;
+  (void)n;
+#endif
+}
+
+// The part of X a packPanels call reads: `rows` rows of `len` floats, ld apart.
+struct Region {
+  const float* p = nullptr;
+  int64_t rows = 0, len = 0, ld = 0;
+};
+
+Region packSource(const float* X, int64_t ld, bool kMajor, int64_t o0, int64_t outer, int64_t k0, int64_t kc) {
+  return kMajor ? Region{X + k0 * ld + o0, kc, outer, ld} : Region{X + o0 * ld + k0, outer, kc, ld};
+}
+
+// Fetches the i-th of n slices of a region into L2: packing the next block then reads
+// cache instead of DRAM, and the fetching overlaps the micro-kernels' arithmetic.
+inline void prefetchSlice(const Region& r, int64_t i, int64_t n) {
+  for (int64_t row = i * r.rows / n, end = (i + 1) * r.rows / n; row < end; ++row)
+    prefetchRange<false>(r.p + row * r.ld, r.len);
+}
 
 // Packs op(X)[o0 + o, k0 + k] for o < outer, k < kc into panels of W along `outer`
 // (W = MR for A, NR for B): dst[p * kc * W + k * W + w], zero past `outer`. X holds
@@ -243,9 +311,11 @@ void packPanels(const float* X, int64_t ld, bool kMajor, int64_t o0, int64_t out
   const int64_t full = outer / W;
   const int rest = int(outer % W);
   if (kMajor) {
-    // Row by row of X so the reads stream; each row feeds every panel.
+    // Row by row of X so the reads stream; each row feeds every panel. Rows of X lie
+    // ld apart, which the hardware prefetchers do not follow: fetch a few rows ahead.
     for (int64_t k = 0; k < kc; ++k) {
       const float* src = X + (k0 + k) * ld + o0;
+      if (k + kPackAhead < kc) prefetchRange(src + kPackAhead * ld, outer);
       float* d = dst + k * W;
       for (int64_t p = 0; p < full; ++p, src += W, d += kc * W) std::memcpy(d, src, W * sizeof(float));
       if (rest) {
@@ -264,6 +334,7 @@ void packPanels(const float* X, int64_t ld, bool kMajor, int64_t o0, int64_t out
     // 4 x 4 SSE transposes (baseline x86-64): 4 rows of X become 4 lanes of 4 k's.
     for (; w + 4 <= n; w += 4) {
       const float* s0 = src + w * ld;
+      for (int ww = 4; ww < 8 && w + ww < n; ++ww) prefetchRange(s0 + ww * ld, kc);
       int64_t k = 0;
       for (; k + 4 <= kc; k += 4) {
         __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s0 + ld + k);
@@ -297,6 +368,7 @@ struct Isa {
   PackFn packA, packB;  // packPanels<mr>, packPanels<nr>
 };
 
+#if VALR_GEMM_X86
 bool isaAllowed(const char* name) {
   // VALR_GEMM_ISA caps the level: "avx2" allows avx2 and generic, and so on.
   static const char* cap = std::getenv("VALR_GEMM_ISA");
@@ -309,6 +381,8 @@ bool isaAllowed(const char* name) {
   }
   return level <= capLevel;
 }
+
+#endif
 
 Isa chooseIsa() {
 #if VALR_GEMM_X86
@@ -348,7 +422,8 @@ struct ThreadBuffer {
   int64_t size = 0;
   float* get(int64_t n) {
     if (size < n) {
-      buf.reset();
+      buf.reset();  // free first: the old block is not needed, and memory may be short
+      size = 0;
       buf = allocFloats(n);
       size = n;
     }
@@ -425,7 +500,12 @@ void gemmOne(const Isa& k, const GemmArgs& g, const float* A, const float* B, fl
     }
 
     int64_t mc = roundUp(ceilDiv(M, ceilDiv(M, kMcMax)), MR), nc = nbPad;
-    if (big) chooseTiles(M, nb, MR, NR, 4 * int64_t(threads), sharedB, &mc, &nc);
+    if (big) {
+      // A few tiles per thread even out uneven progress (other processes, the last
+      // tile); small products take fewer, since every extra tile repacks its A and B.
+      const int64_t perThread = 2.0 * double(M) * double(nb) * double(K) >= double(kParallelFlops) * 128 ? 4 : 2;
+      chooseTiles(M, nb, MR, NR, perThread * int64_t(threads), sharedB, &mc, &nc);
+    }
     const int64_t tilesM = ceilDiv(M, mc), tilesN = ceilDiv(nb, nc);
 
     parallelFor(tilesM * tilesN, big ? 1 : tilesM * tilesN, [&](int64_t t0, int64_t t1) {
@@ -438,19 +518,31 @@ void gemmOne(const Isa& k, const GemmArgs& g, const float* A, const float* B, fl
         for (int64_t k0 = 0; k0 < K; k0 += kcStep) {
           const int64_t kc = std::min(kcStep, K - k0);
           k.packA(A, g.lda, g.transA, i0, rows, k0, kc, Ap);  // A as is is outer-major
+          // Source of the next chunk's A, fetched while this chunk's last block computes.
+          const int64_t k1 = k0 + kcStep, kc1 = std::min(kcStep, K - k1);
+          const Region nextA = k1 < K ? packSource(A, g.lda, g.transA, i0, rows, k1, kc1) : Region{};
           Tail tail{g.alpha, g.accumulate || k0 > 0, nullptr, nullptr};
           for (int64_t cb = 0; cb < cols; cb += ncL2) {
             const int64_t cbN = std::min(ncL2, cols - cb), jc = j0 + jt0 + cb;  // jc: column in C
+            const bool lastBlock = cb + ncL2 >= cols;
             const float* slab;
+            Region nextB;
             if (sharedB) {
               slab = Bp + k0 * nbPad + (jt0 + cb) * kc;
             } else {
               k.packB(B, g.ldb, !g.transB, jc, cbN, k0, kc, Bt);
               slab = Bt;
+              if (!lastBlock)
+                nextB = packSource(B, g.ldb, !g.transB, jc + ncL2, std::min(ncL2, cols - cb - ncL2), k0, kc);
+              else if (k1 < K)
+                nextB = packSource(B, g.ldb, !g.transB, j0 + jt0, std::min(ncL2, cols), k1, kc1);
             }
             // The A micro-panel stays in L1 across a row of micro-tiles; the B block
             // (kc x cbN) stays in L2 across the rows.
+            const int64_t nIp = ceilDiv(rows, MR);
             for (int64_t ip = 0; ip < rows; ip += MR) {
+              if (nextB.p) prefetchSlice(nextB, ip / MR, nIp);
+              if (lastBlock && nextA.p) prefetchSlice(nextA, ip / MR, nIp);
               const float* a = Ap + (ip / MR) * kc * MR;
               const int nRows = int(std::min(MR, rows - ip));
               float* c = C + (i0 + ip) * g.ldc + jc;

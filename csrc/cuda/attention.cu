@@ -8,8 +8,8 @@
 // loops over the group's q heads and the query tiles in a fixed order; dQ: one block
 // per (b, q head, query block) loops over the key tiles. No atomics, and the split
 // count depends only on the shapes, so every run gives the same bits.
-// Note: built with --use_fast_math, so __expf is ex2.approx-based (~2 ulp); outputs and
-// lse use correctly rounded division and a double log.
+// exp is __expf (ex2.approx, what --use_fast_math makes of expf anyway): a few ulp, well
+// inside the 1e-5 CPU/GPU tolerance; outputs use correctly rounded division, lse a double log.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -70,7 +70,7 @@ struct Tiles {
   static constexpr int dqQ = DHT <= 64 ? 64 : (DHT <= 128 ? 32 : 16);
   static constexpr int dqK = DHT <= 32 ? 64 : (DHT <= 128 ? 32 : 16);
   static constexpr int kvK = DHT <= 64 ? 64 : (DHT <= 128 ? 32 : 16);
-  static constexpr int kvQ = DHT <= 32 ? 64 : (DHT <= 128 ? 32 : 16);
+  static constexpr int kvQ = DHT <= 128 ? 32 : 16;
   static constexpr int LD = DHT + 4;  // smem row stride: odd in float4s, so 8 rows hit 8 bank groups
 
   static constexpr size_t fwdSmem =
@@ -83,8 +83,8 @@ struct Tiles {
 
 struct AttnParams {
   const float* q;        // [B, Tq, Hq, Dh]
-  const float* k;        // [B, Tk, Hkv, Dh]
-  const float* v;        // [B, Tk, Hkv, Dh]
+  const float* k;        // [B, Tk, Hkv, Dh], batch items kvStride apart (a KV cache read in place)
+  const float* v;        // [B, Tk, Hkv, Dh], likewise
   const int32_t* mask;   // device [B, Tk] or nullptr
   const float* dout;     // [B, Tq, Hq, Dh]
   const float* out;      // [B, Tq, Hq, Dh]
@@ -99,6 +99,7 @@ struct AttnParams {
   float* partM;          // [splits, B, Hq, Tq] running max
   float* partL;          // [splits, B, Hq, Tq] running sum
   int64_t B, Tq, Tk, Hq, Hkv, Dh, group, off;  // off = Tk - Tq: absolute position of query 0
+  int64_t kvStride;                              // elements between batch items of k and v
   int64_t splits, tilesPerSplit;
   float scale;
   int causal;
@@ -158,15 +159,16 @@ __device__ __forceinline__ void loadTile(float* __restrict__ S, RowPtr rowPtr, i
   }
 }
 
-// Rows [r0, r0 + NR) of x [B, T, H, Dh] at (b, h).
+// Rows [r0, r0 + NR) of x [B, T, H, Dh] at (b, h); batch items `batchStride` elements apart.
 template <int DHT, int NR, int NT>
-__device__ __forceinline__ void loadRows(float* __restrict__ S, const float* __restrict__ x, int64_t b, int64_t T,
-                                         int64_t H, int64_t h, int64_t Dh, int64_t r0, bool vec) {
+__device__ __forceinline__ void loadRows(float* __restrict__ S, const float* __restrict__ x, int64_t batchStride,
+                                         int64_t b, int64_t T, int64_t H, int64_t h, int64_t Dh, int64_t r0,
+                                         bool vec) {
   loadTile<DHT, NR, NT>(
       S,
       [=](int r) -> const float* {
         const int64_t t = r0 + r;
-        return t < T ? x + ((b * T + t) * H + h) * Dh : nullptr;
+        return t < T ? x + b * batchStride + (t * H + h) * Dh : nullptr;
       },
       Dh, vec);
 }
@@ -290,12 +292,12 @@ __global__ void __launch_bounds__(Tiles<DHT>::fwdQ * 4) fwdKernel(const AttnPara
   const int64_t tBeg = split * p.tilesPerSplit;
   const int64_t tEnd = imin(nTiles, tBeg + p.tilesPerSplit);
 
-  loadRows<DHT, BQ, NT>(Qs, p.q, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
-  int64_t lim[kRows];  // last visible key of each row
+  loadRows<DHT, BQ, NT>(Qs, p.q, p.Tq * p.Hq * p.Dh, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
+  // Row r of this thread sees key j when j - lim0 <= r (causal); lim0 is far above any key otherwise.
+  const int64_t lim0 = p.causal ? p.off + q0 + ty * kRows : INT64_MAX / 2;
   float m[kRows], l[kRows], o[kRows][NO];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    lim[r] = p.causal ? p.off + q0 + ty * kRows + r : INT64_MAX;
     m[r] = -INFINITY;
     l[r] = 0.f;
 #pragma unroll
@@ -305,8 +307,8 @@ __global__ void __launch_bounds__(Tiles<DHT>::fwdQ * 4) fwdKernel(const AttnPara
   for (int64_t t = tBeg; t < tEnd; ++t) {
     const int64_t k0 = t * BK;
     __syncthreads();  // the previous tile's Ks/Vs/Pt reads are done
-    loadRows<DHT, BK, NT>(Ks, p.k, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
-    loadRows<DHT, BK, NT>(Vs, p.v, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Ks, p.k, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Vs, p.v, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
     loadKeyFlags<BK, NT>(Ms, p.mask, b, p.Tk, k0);
     __syncthreads();
 
@@ -318,7 +320,7 @@ __global__ void __launch_bounds__(Tiles<DHT>::fwdQ * 4) fwdKernel(const AttnPara
 #pragma unroll
       for (int j = 0; j < NC; ++j) {
         const int kj = tx + kLanes * j;
-        const bool vis = Ms[kj] != 0 && k0 + kj <= lim[r];
+        const bool vis = Ms[kj] != 0 && k0 + kj - lim0 <= r;
         s[r][j] = vis ? s[r][j] * p.scale : -INFINITY;
         mt = fmaxf(mt, s[r][j]);
       }
@@ -408,8 +410,8 @@ __global__ void __launch_bounds__(kDecThreads) decodeKernel(const AttnParams p) 
   for (int64_t t = tBeg; t < tEnd; ++t) {
     const int64_t k0 = t * BK;
     __syncthreads();
-    loadRows<DHT, BK, NT>(Ks, p.k, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
-    loadRows<DHT, BK, NT>(Vs, p.v, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Ks, p.k, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Vs, p.v, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
     loadKeyFlags<BK, NT>(Ms, p.mask, b, p.Tk, k0);
     __syncthreads();
 
@@ -564,14 +566,13 @@ __global__ void __launch_bounds__(Tiles<DHT>::dqQ * 4) dqKernel(const AttnParams
   const int64_t kEnd = p.causal ? imax(0, imin(p.Tk, p.off + imin(q0 + BQ, p.Tq))) : p.Tk;
   const int64_t nTiles = ceilDiv(kEnd, BK);
 
-  loadRows<DHT, BQ, NT>(Qs, p.q, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
-  loadRows<DHT, BQ, NT>(dOs, p.dout, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
-  int64_t lim[kRows];
+  loadRows<DHT, BQ, NT>(Qs, p.q, p.Tq * p.Hq * p.Dh, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
+  loadRows<DHT, BQ, NT>(dOs, p.dout, p.Tq * p.Hq * p.Dh, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
+  const int64_t lim0 = p.causal ? p.off + q0 + ty * kRows : INT64_MAX / 2;  // as in the forward
   float lseR[kRows], dR[kRows], acc[kRows][NO];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     const int64_t i = q0 + ty * kRows + r;
-    lim[r] = p.causal ? p.off + i : INT64_MAX;
     lseR[r] = bwdLse(p, bh, i);
     dR[r] = i < p.Tq ? p.delta[bh * p.Tq + i] : 0.f;
 #pragma unroll
@@ -581,8 +582,8 @@ __global__ void __launch_bounds__(Tiles<DHT>::dqQ * 4) dqKernel(const AttnParams
   for (int64_t t = 0; t < nTiles; ++t) {
     const int64_t k0 = t * BK;
     __syncthreads();
-    loadRows<DHT, BK, NT>(Ks, p.k, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
-    loadRows<DHT, BK, NT>(Vs, p.v, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Ks, p.k, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+    loadRows<DHT, BK, NT>(Vs, p.v, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
     loadKeyFlags<BK, NT>(Ms, p.mask, b, p.Tk, k0);
     __syncthreads();
 
@@ -593,10 +594,11 @@ __global__ void __launch_bounds__(Tiles<DHT>::dqQ * 4) dqKernel(const AttnParams
     for (int j = 0; j < NC; ++j) {
       const int kj = tx + kLanes * j;
       const bool keyOk = Ms[kj] != 0;
+      const int64_t rel = k0 + kj - lim0;
       float ds[kRows];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const float pr = keyOk && k0 + kj <= lim[r] ? __expf(s[r][j] * p.scale - lseR[r]) : 0.f;
+        const float pr = keyOk && rel <= r ? __expf(s[r][j] * p.scale - lseR[r]) : 0.f;
         ds[r] = pr * (dp[r][j] - dR[r]);
       }
       *reinterpret_cast<float4*>(dSt + kj * LDP + ty * kRows) = make_float4(ds[0], ds[1], ds[2], ds[3]);
@@ -642,8 +644,8 @@ __global__ void __launch_bounds__(Tiles<DHT>::kvK * 4) dkdvKernel(const AttnPara
   const int64_t k0 = static_cast<int64_t>(blockIdx.x) * BK;
   const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
 
-  loadRows<DHT, BK, NT>(Ks, p.k, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
-  loadRows<DHT, BK, NT>(Vs, p.v, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+  loadRows<DHT, BK, NT>(Ks, p.k, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
+  loadRows<DHT, BK, NT>(Vs, p.v, p.kvStride, b, p.Tk, p.Hkv, hk, p.Dh, k0, p.vec);
   loadKeyFlags<BK, NT>(Ms, p.mask, b, p.Tk, k0);
 
   float dk[kRows][NO], dv[kRows][NO];
@@ -660,8 +662,8 @@ __global__ void __launch_bounds__(Tiles<DHT>::kvK * 4) dkdvKernel(const AttnPara
     for (int64_t qt = qtBeg; qt < nQT; ++qt) {
       const int64_t q0 = qt * BQ;
       __syncthreads();  // the previous tile's Qs/dOs/Pq/dSq reads are done
-      loadRows<DHT, BQ, NT>(Qs, p.q, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
-      loadRows<DHT, BQ, NT>(dOs, p.dout, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
+      loadRows<DHT, BQ, NT>(Qs, p.q, p.Tq * p.Hq * p.Dh, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
+      loadRows<DHT, BQ, NT>(dOs, p.dout, p.Tq * p.Hq * p.Dh, b, p.Tq, p.Hq, h, p.Dh, q0, p.vec);
       for (int j = threadIdx.x; j < BQ; j += NT) {
         const int64_t i = q0 + j;
         lseS[j] = bwdLse(p, bh, i);
@@ -672,16 +674,17 @@ __global__ void __launch_bounds__(Tiles<DHT>::kvK * 4) dkdvKernel(const AttnPara
       float s[kRows][NC], dp[kRows][NC];
       dotTile<DHT, NC>(Ks + ty * kRows * LD, Qs, tx, s);
       dotTile<DHT, NC>(Vs + ty * kRows * LD, dOs, tx, dp);
+      // key k0 + 4 ty + r is visible to query q0 + qj when rel0 + r - qj <= 0 (causal)
+      const int64_t rel0 = p.causal ? k0 + ty * kRows - p.off - q0 : INT64_MIN / 2;
 #pragma unroll
       for (int j = 0; j < NC; ++j) {
         const int qj = tx + kLanes * j;
-        const int64_t i = q0 + qj;
+        const int64_t rel = rel0 - qj;
         const float lq = lseS[qj], dl = dltS[qj];
         float pr[kRows], ds[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          const int kr = ty * kRows + r;
-          const bool vis = Ms[kr] != 0 && (!p.causal || k0 + kr <= p.off + i);
+          const bool vis = Ms[ty * kRows + r] != 0 && rel + r <= 0;
           pr[r] = vis ? __expf(s[r][j] * p.scale - lq) : 0.f;
           ds[r] = pr[r] * (dp[r][j] - dl);
         }
@@ -757,6 +760,8 @@ void checkDims(const AttentionDims& d, const char* what) {
              what << ": negative size");
   VALR_CHECK(d.Hkv > 0 && d.Hq % d.Hkv == 0, Shape,
              what << ": Hq = " << d.Hq << " is not a multiple of Hkv = " << d.Hkv);
+  VALR_CHECK(d.kvBatchStride == 0 || d.kvBatchStride >= d.Tk * d.Hkv * d.Dh, Shape,
+             what << ": kvBatchStride " << d.kvBatchStride << " < Tk * Hkv * Dh");
   VALR_CHECK(d.Dh <= kMaxDh, Argument, what << ": head dim " << d.Dh << " > " << kMaxDh << " is not supported");
 }
 
@@ -770,6 +775,7 @@ AttnParams baseParams(const AttentionDims& d) {
   p.Dh = d.Dh;
   p.group = d.Hq / d.Hkv;
   p.off = d.Tk - d.Tq;
+  p.kvStride = d.kvStride();
   p.scale = d.scale;
   p.causal = d.causal ? 1 : 0;
   p.splits = 1;
@@ -801,7 +807,7 @@ void attentionForward(const float* q, const float* k, const float* v, const int3
   p.mask = maskBytes ? dMask.as<int32_t>() : nullptr;
   p.o = out;
   p.lseOut = lse;
-  p.vec = d.Dh % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
+  p.vec = d.Dh % 4 == 0 && p.kvStride % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
 
   const bool decode = d.Tq <= kDecodeMaxTq;
   withDht(d.Dh, [&](auto dht) {
@@ -876,7 +882,7 @@ void attentionBackward(const float* dout, const float* q, const float* k, const 
   p.dq = dq;
   p.dk = dk;
   p.dv = dv;
-  p.vec = d.Dh % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(dout);
+  p.vec = d.Dh % 4 == 0 && p.kvStride % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(dout);
 
   if (rows > 0) {
     deltaKernel<<<static_cast<unsigned>(warpGridBlocks(rows)), 256, 0, s>>>(p, delta.as<float>());

@@ -57,6 +57,8 @@ void copy(void* dst, int dstDevice, const void* src, int srcDevice, size_t nbyte
 // The stream every op of this device runs on (a cudaStream_t).
 void* stream(int device);
 void synchronize(int device);
+// The device made current on this thread by the last op (cudaGetDevice).
+int currentDevice();
 // Checks that `ptr` is device memory on `device` (for wrapped foreign pointers).
 void checkDevicePointer(int device, const void* ptr);
 

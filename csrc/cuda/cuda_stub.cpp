@@ -26,6 +26,7 @@ void resetPeakStats(int) { notBuilt(); }
 void copy(void*, int, const void*, int, size_t) { notBuilt(); }
 void* stream(int) { notBuilt(); }
 void synchronize(int) { notBuilt(); }
+int currentDevice() { notBuilt(); }
 void checkDevicePointer(int, const void*) { notBuilt(); }
 
 }  // namespace cuda

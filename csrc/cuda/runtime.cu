@@ -111,6 +111,12 @@ void copy(void* dst, int dstDevice, const void* src, int srcDevice, size_t nbyte
 
 void* stream(int device) { return static_cast<void*>(useDevice(device)); }
 
+int currentDevice() {
+  int d = 0;
+  VALR_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
 void synchronize(int device) { VALR_CUDA_CHECK(cudaStreamSynchronize(useDevice(device))); }
 
 void checkDevicePointer(int device, const void* ptr) {

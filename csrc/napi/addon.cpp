@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   valr::js::initAlignmentKernels(env, exports);
   valr::js::initElementwise(env, exports);
   valr::js::initModelKernels(env, exports);
+  valr::js::initDecoderEngine(env, exports);
 #ifdef VALR_WITH_CUDA
   exports.Set("variant", "cuda");
 #else

@@ -10,6 +10,7 @@ void initTensorFactories(Napi::Env env, Napi::Object exports);
 void initAlignmentKernels(Napi::Env env, Napi::Object exports);
 void initElementwise(Napi::Env env, Napi::Object exports);
 void initModelKernels(Napi::Env env, Napi::Object exports);
+void initDecoderEngine(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace valr

@@ -19,7 +19,12 @@ const tapOp: DifferentiableOp<TapParams & { outShape: readonly number[] }> = {
   },
   backward(ctx, [g], p) {
     if (!g || !ctx.needsInputGrad[0]) return [null];
-    return [ops.tapScatter(g, p.rows, ctx.data.hiddenShape as number[])];
+    const hiddenShape = ctx.data.hiddenShape as number[];
+    // The gradient arrives in outShape; the scatter wants one row per index.
+    const rows = g.reshape([p.rows.length, hiddenShape[hiddenShape.length - 1]]);
+    const out = ops.tapScatter(rows, p.rows, hiddenShape);
+    rows.dispose();
+    return [out];
   },
 };
 

@@ -55,6 +55,17 @@ export interface HostMemoryStats {
   cacheHits: number;
 }
 
+export interface EngineConfig {
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  ropeTheta: number;
+  eps: number;
+}
+
 export interface RawLossResult<G> {
   loss: number;
   perTeacher: number[];
@@ -129,6 +140,15 @@ export interface BindingModule {
   sumSquares(x: NativeTensor): number;
   copyBlock(src: NativeTensor, srcOffset: number, dst: NativeTensor, dstOffset: number, length: number, accumulate?: boolean): void;
   scatterRows(src: NativeTensor, rows: Int32Array, dst: NativeTensor): void;
+
+  decoderForward(
+    weights: (NativeTensor | null)[], config: EngineConfig, cacheK: NativeTensor[], cacheV: NativeTensor[], cacheLength: number,
+    keyMask: Int32Array, x: NativeTensor, positions: Int32Array, tapLayer: number, wantLogits: boolean,
+  ): { hidden: NativeTensor; tap: NativeTensor | null; logits: NativeTensor | null };
+  latentSegment(
+    weights: (NativeTensor | null)[], config: EngineConfig, cacheK: NativeTensor[], cacheV: NativeTensor[], cacheLength: number,
+    keyMask: Int32Array, h0: NativeTensor, K: number, startPositions: Int32Array, tapLayer: number,
+  ): { taps: NativeTensor; hidden: NativeTensor };
 
   tensorTapGather(hidden: NativeTensor, rows: Int32Array, out?: NativeTensor | null): NativeTensor;
   tensorTapScatter(

@@ -3,7 +3,7 @@
 import * as F from '../autograd/model-ops';
 import { noGrad, Variable } from '../autograd/function';
 import { fail } from '../errors';
-import { keep, scope, type Device } from '../tensor';
+import { adopt, keep, scope, type Device } from '../tensor';
 import { Embedding, Linear, RMSNorm, type InitOptions } from './layers';
 import { Initializer, Module } from './module';
 
@@ -49,6 +49,15 @@ export class KVCache {
     this.keys[layer].push(k);
     this.values[layer].push(v);
   }
+  /** Hands the cached tensors to the enclosing scope(), for when a backward pass still reads them. */
+  releaseToScope(): void {
+    for (const list of [...this.keys, ...this.values]) {
+      for (const x of list) adopt(x.value);
+      list.length = 0;
+    }
+    this.length = 0;
+  }
+
   dispose(): void {
     for (const list of [...this.keys, ...this.values]) {
       for (const x of list) x.value.dispose();
