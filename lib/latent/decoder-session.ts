@@ -121,12 +121,15 @@ export class DecoderSession {
   /**
    * One fused latent segment: K steps from h0 [B, D] (the hidden state at `<latent>`),
    * each step's hidden fed back as the next input. Returns the taps [B, K, D] at
-   * tapLayer and the last step's hidden [B, D].
+   * tapLayer and the last step's hidden [B, D]. activeRows: rows that take the
+   * segment (default all); the others' steps are masked out.
    */
-  latent(h0: Tensor, K: number, tapLayer: number) {
+  latent(h0: Tensor, K: number, tapLayer: number, activeRows?: ArrayLike<boolean>) {
     const start = this.length;
     const startPositions = Int32Array.from(this.nextPosition);
-    this.#advance(K);
+    // Rows not in latent mode take masked steps: attended by nobody, no position used.
+    const mask = activeRows ? Int32Array.from({ length: this.batch * K }, (_, i) => (activeRows[Math.floor(i / K)] ? 1 : 0)) : undefined;
+    this.#advance(K, mask);
     try {
       const r = native().latentSegment(
         this.#weights(), this.config, this.#cacheK.map((t) => t.native), this.#cacheV.map((t) => t.native), start,
