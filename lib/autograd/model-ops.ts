@@ -317,3 +317,24 @@ export function crossEntropy(logits: Variable, targets: Int32Array, options: { i
   return apply(crossEntropyOp, [logits], { targets, ignoreIndex: options.ignoreIndex ?? -100, divisor: options.divisor })[0];
 }
 
+
+// ---- scaling ---------------------------------------------------------------------------------
+const scaleOp: DifferentiableOp<{ alpha: number }> = {
+  name: 'scale',
+  forward(_ctx, [x], p) {
+    const y = m.clone(x);
+    scaleInPlace(y, p.alpha);
+    return [y];
+  },
+  backward(ctx, [g], p) {
+    if (!ctx.needsInputGrad[0]) return [null];
+    const d = m.clone(g!);
+    scaleInPlace(d, p.alpha);
+    return [d];
+  },
+};
+
+/** alpha * x */
+export function scale(x: Variable, alpha: number): Variable {
+  return apply(scaleOp, [x], { alpha })[0];
+}

@@ -30,6 +30,11 @@ export interface GenerateOptions extends SamplingOptions {
   maxReasoningTokens?: number;
   /** forced once a reasoning cap is hit (e.g. the answer marker); without it the sequence stops */
   answerToken?: number;
+  /**
+   * Input embeddings [B, T, D] of the left-padded prompts (ids [B*T], padding id 0),
+   * e.g. with image features spliced in; default: token embeddings.
+   */
+  embedPrompt?: (ids: Int32Array, shape: readonly [number, number]) => Tensor;
 }
 
 export type GenerateEvent =
@@ -86,7 +91,10 @@ export async function* generateStream(
         ids.set(p, b * maxPrompt + maxPrompt - p.length);
         mask.fill(1, b * maxPrompt + maxPrompt - p.length, (b + 1) * maxPrompt);
       });
-      logits = scope(() => session.forward(session.embed(ids, maxPrompt), { mask, logits: true }).logits!.toArray() as Float32Array);
+      logits = scope(() => {
+        const x = o.embedPrompt ? o.embedPrompt(ids, [B, maxPrompt]) : session.embed(ids, maxPrompt);
+        return session.forward(x, { mask, logits: true }).logits!.toArray() as Float32Array;
+      });
     }
 
     while (!done.every(Boolean)) {
