@@ -85,6 +85,13 @@ test('round trip: values, dtypes, metadata, header padding, sorted layout, align
   assert.not.ok(new TextDecoder().decode(plain).includes('__metadata__'));
 });
 
+test("a tensor named '__proto__' is stored like any other name", () => {
+  const bytes = serializeSafetensors({ ['__proto__']: { shape: [2], data: Float32Array.of(3, 4) } } as Record<string, { shape: number[]; data: Float32Array }>);
+  const parsed = parseSafetensors(bytes, 'proto');
+  assert.equal([...parsed.tensors.keys()], ['__proto__']);
+  assert.equal(Array.from(toFloat32(parsed.tensors.get('__proto__')!)), [3, 4]);
+});
+
 test('serialize rejects bad input', () => {
   assertThrowsCode(() => serializeSafetensors({ x: { shape: [2], data: Float32Array.of(1) } }), 'ERR_VALR_ARGUMENT', /1 elements but shape \[2\] needs 2/);
   assertThrowsCode(() => serializeSafetensors({ x: { shape: [-1], data: Float32Array.of(1) } }), 'ERR_VALR_ARGUMENT', /shape/);

@@ -390,7 +390,8 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
   };
   if (!isPlainObject(tensors)) arg('tensors must be an object of {shape, data} records');
   const names = Object.keys(tensors).sort();
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" must be a key like any other.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata !== undefined) {
     if (!isPlainObject(metadata)) arg('metadata must be an object of strings');
     for (const k of Object.keys(metadata)) {

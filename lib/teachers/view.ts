@@ -24,8 +24,13 @@ export interface RenderedView {
 /** Image accessor the rendering teachers take: image id -> its view. */
 export type ViewAccessor = (imageId: string) => RenderedView;
 
-/** Checks the sizes of a view's arrays (ERR_VALR_SHAPE naming the image id otherwise). */
-export function checkView(v: RenderedView, imageId: string, who: string): RenderedView {
+/** Checks the sizes of the named arrays of a view (ERR_VALR_SHAPE naming the image id otherwise). */
+export function checkView(
+  v: RenderedView,
+  imageId: string,
+  who: string,
+  fields: readonly ('rgb' | 'depth' | 'objectId' | 'xyz')[] = ['rgb', 'depth', 'objectId', 'xyz'],
+): RenderedView {
   if (!v || typeof v !== 'object') fail('ERR_VALR_ARGUMENT', `${who}: the view accessor returned no view for image '${imageId}'`);
   const { width: W, height: H } = v;
   if (!Number.isSafeInteger(W) || !Number.isSafeInteger(H) || W < 1 || H < 1) {
@@ -38,6 +43,7 @@ export function checkView(v: RenderedView, imageId: string, who: string): Render
     ['xyz', v.xyz, 3 * H * W, Float32Array],
   ];
   for (const [field, arr, n, type] of want) {
+    if (!fields.includes(field as 'rgb')) continue;
     if (!(arr instanceof type)) fail('ERR_VALR_ARGUMENT', `${who}: image '${imageId}' ${field} must be a ${type.name}`);
     if (arr.length !== n) fail('ERR_VALR_SHAPE', `${who}: image '${imageId}' ${field} has ${arr.length} values, expected ${n} for ${H}x${W}`);
   }
