@@ -34,6 +34,8 @@ export interface ArmSpec {
    * itself, 'force' = a segment before every reasoning step, as in training. Default ['auto'].
    */
   evalPolicies?: ('auto' | 'force')[];
+  /** also evaluate with at most this many reasoning steps (test-time scaling curves) */
+  evalStepCaps?: number[];
 }
 
 export interface ExperimentOptions {
@@ -53,6 +55,8 @@ export interface ExperimentOptions {
 export interface ArmResult {
   name: string;
   eval: EvalResult;
+  /** accuracy with generation capped at N reasoning steps, by N */
+  capped?: Record<string, EvalResult>;
   trainSeconds: number;
   finalLoss: number;
 }
@@ -108,10 +112,13 @@ export function evalItems(p: PreparedData, model: MultimodalModel, samples: read
   });
 }
 
-export async function evaluateModel(p: PreparedData, model: MultimodalModel, items: EvalItem[], latents: 'auto' | 'force' | 'off', K: number) {
+export async function evaluateModel(
+  p: PreparedData, model: MultimodalModel, items: EvalItem[], latents: 'auto' | 'force' | 'off', K: number, maxReasoningSteps?: number,
+) {
   return evaluate(model, items, {
     latents,
     K,
+    maxReasoningSteps,
     tokens: { latentStart: p.ids.latentStart, latentEnd: p.ids.latentEnd, slot: p.ids.slot, eos: p.ids.eos, answer: p.ids.answer, step: p.ids.step, image: p.ids.image },
     image: p.image,
     parseAnswer: (ids) => parseAnswer(ids, p.tok),
@@ -190,7 +197,12 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       log(`[${name}] evaluating on ${test.length} test samples (latents ${policy})`);
       const ev = await evaluateModel(p, model, evalItems(p, model, test), policy, cfg.K);
       log(`[${name}] accuracy ${(ev.accuracy * 100).toFixed(1)}% (${ev.latentSegmentsPerSample.toFixed(2)} latent segments per answer)`);
-      arms.push({ name, eval: ev, trainSeconds, finalLoss: s2.losses[s2.losses.length - 1] ?? NaN });
+      const capped: Record<string, EvalResult> = {};
+      for (const cap of arm.evalStepCaps ?? []) {
+        capped[cap] = await evaluateModel(p, model, evalItems(p, model, test), policy, cfg.K, cap);
+        log(`[${name}] at most ${cap} reasoning step(s): accuracy ${(capped[cap].accuracy * 100).toFixed(1)}%`);
+      }
+      arms.push({ name, eval: ev, capped: arm.evalStepCaps ? capped : undefined, trainSeconds, finalLoss: s2.losses[s2.losses.length - 1] ?? NaN });
     }
     for (const pr of projectors) pr.dispose();
   }
