@@ -55,8 +55,8 @@ namespace cpu {
 
 namespace {
 
-constexpr int64_t kKcMax = 256;               // K chunk: a 32-wide B slice is 32 KiB (L1)
-constexpr int64_t kMcMax = 1020;              // tile rows (multiple of 12, 6 and 4)
+constexpr int64_t kKcMax = 256;               // K chunk: a 12 x 256 A micro-panel is 12 KiB of L1
+constexpr int64_t kMcMax = 1020;              // tile rows: packed A <= 1 MiB (multiple of 12, 6, 4)
 constexpr int64_t kL2BlockFloats = int64_t(1) << 17;  // B block kc x nc: 512 KiB of L2 (half)
 constexpr int64_t kPackedBMax = int64_t(2) << 20;  // floats of packed B per superblock (8 MiB)
 constexpr int64_t kParallelFlops = int64_t(1) << 21;  // below this one thread is faster
@@ -66,7 +66,7 @@ struct Tail {
   float alpha;
   bool loadC;
   const float* bias;  // already offset to the tile's first column, or nullptr
-  const float* nextB;  // the next B slice (kc x NR) to pull into L2 meanwhile, or nullptr
+  const float* nextB;  // the next B micro-panel (kc x NR) to pull into L2 meanwhile, or nullptr
 };
 
 // acc[rows x cols] = sum over k < kc of a[k][r] * b[k][j]; a is MR-wide, b NR-wide.
@@ -269,7 +269,7 @@ void kernelAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t 
 
 // ---- packing -----------------------------------------------------------------------
 
-constexpr int64_t kPackAhead = 4;  // rows of X fetched ahead while packing
+constexpr int64_t kPackAhead = 16;  // rows of X fetched ahead while packing
 
 // Asks for the cache lines of x[0, n): into L1 (soon needed) or L2 (needed later).
 // A hint only; nothing off x86.
@@ -311,16 +311,21 @@ void packPanels(const float* X, int64_t ld, bool kMajor, int64_t o0, int64_t out
   const int64_t full = outer / W;
   const int rest = int(outer % W);
   if (kMajor) {
-    // Row by row of X so the reads stream; each row feeds every panel. Rows of X lie
-    // ld apart, which the hardware prefetchers do not follow: fetch a few rows ahead.
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = X + (k0 + k) * ld + o0;
-      if (k + kPackAhead < kc) prefetchRange(src + kPackAhead * ld, outer);
-      float* d = dst + k * W;
-      for (int64_t p = 0; p < full; ++p, src += W, d += kc * W) std::memcpy(d, src, W * sizeof(float));
-      if (rest) {
-        for (int w = 0; w < rest; ++w) d[w] = src[w];
-        for (int w = rest; w < W; ++w) d[w] = 0.f;
+    // Panel by panel: the writes are sequential, and the few lines each panel reads per
+    // row of X are mostly the lines the previous panel read. The source is usually in
+    // cache already (prefetchSlice); the first rows of a panel are fetched ahead anyway.
+    for (int64_t p = 0; p * W < outer; ++p) {
+      const int n = p < full ? W : rest;
+      const float* src = X + k0 * ld + o0 + p * W;
+      float* d = dst + p * kc * W;
+      for (int64_t k = 0; k < kc; ++k, src += ld, d += W) {
+        if (k + kPackAhead < kc) prefetchRange(src + kPackAhead * ld, n);
+        if (n == W) {
+          std::memcpy(d, src, W * sizeof(float));
+        } else {
+          for (int w = 0; w < n; ++w) d[w] = src[w];
+          for (int w = n; w < W; ++w) d[w] = 0.f;
+        }
       }
     }
     return;
@@ -331,23 +336,28 @@ void packPanels(const float* X, int64_t ld, bool kMajor, int64_t o0, int64_t out
     float* d = dst + p * kc * W;
     int w = 0;
 #if VALR_GEMM_X86
-    // 4 x 4 SSE transposes (baseline x86-64): 4 rows of X become 4 lanes of 4 k's.
-    for (; w + 4 <= n; w += 4) {
-      const float* s0 = src + w * ld;
-      for (int ww = 4; ww < 8 && w + ww < n; ++ww) prefetchRange(s0 + ww * ld, kc);
-      int64_t k = 0;
-      for (; k + 4 <= kc; k += 4) {
-        __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s0 + ld + k);
-        __m128 r2 = _mm_loadu_ps(s0 + 2 * ld + k), r3 = _mm_loadu_ps(s0 + 3 * ld + k);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(d + k * W + w, r0);
-        _mm_storeu_ps(d + (k + 1) * W + w, r1);
-        _mm_storeu_ps(d + (k + 2) * W + w, r2);
-        _mm_storeu_ps(d + (k + 3) * W + w, r3);
+    // 4 x 4 SSE transposes (baseline x86-64): 4 rows of X become 4 lanes of 4 k's. K
+    // goes in blocks of 16 so the panel rows being written stay in L1 across row groups.
+    const int n4 = n / 4 * 4;
+    const int64_t kc4 = kc / 4 * 4;
+    for (int64_t kb = 0; kb < kc4; kb += 16) {
+      const int64_t ke = std::min(kb + 16, kc4);
+      for (int w4 = 0; w4 < n4; w4 += 4) {
+        const float* s0 = src + w4 * ld;
+        for (int64_t k = kb; k < ke; k += 4) {
+          __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s0 + ld + k);
+          __m128 r2 = _mm_loadu_ps(s0 + 2 * ld + k), r3 = _mm_loadu_ps(s0 + 3 * ld + k);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          _mm_storeu_ps(d + k * W + w4, r0);
+          _mm_storeu_ps(d + (k + 1) * W + w4, r1);
+          _mm_storeu_ps(d + (k + 2) * W + w4, r2);
+          _mm_storeu_ps(d + (k + 3) * W + w4, r3);
+        }
       }
-      for (; k < kc; ++k)
-        for (int ww = 0; ww < 4; ++ww) d[k * W + w + ww] = s0[ww * ld + k];
     }
+    for (int w4 = 0; w4 < n4; ++w4)
+      for (int64_t k = kc4; k < kc; ++k) d[k * W + w4] = src[w4 * ld + k];
+    w = n4;
 #endif
     for (; w < n; ++w) {
       const float* sw = src + w * ld;
@@ -503,7 +513,7 @@ void gemmOne(const Isa& k, const GemmArgs& g, const float* A, const float* B, fl
     if (big) {
       // A few tiles per thread even out uneven progress (other processes, the last
       // tile); small products take fewer, since every extra tile repacks its A and B.
-      const int64_t perThread = 2.0 * double(M) * double(nb) * double(K) >= double(kParallelFlops) * 128 ? 4 : 2;
+      const int64_t perThread = 2.0 * double(M) * double(nb) * double(K) >= double(kParallelFlops) * 512 ? 4 : 2;
       chooseTiles(M, nb, MR, NR, perThread * int64_t(threads), sharedB, &mc, &nc);
     }
     const int64_t tilesM = ceilDiv(M, mc), tilesN = ceilDiv(nb, nc);

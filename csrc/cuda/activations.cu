@@ -126,12 +126,6 @@ unsigned blocksFor(int64_t n) {
   return static_cast<unsigned>(b < kMaxBlocks ? b : kMaxBlocks);
 }
 
-cudaStream_t currentStream() {
-  int dev;
-  VALR_CUDA_CHECK(cudaGetDevice(&dev));
-  return useDevice(dev);
-}
-
 template <typename Op, bool Binary>
 void map(Op op, const float* a, const float* b, float* out, int64_t n) {
   if (n <= 0) return;

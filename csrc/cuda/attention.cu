@@ -15,6 +15,7 @@
 #include <type_traits>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "scratch.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -34,24 +35,6 @@ constexpr int64_t kMaxGridYZ = 65535;
 constexpr int64_t kMaxGridX = 2147483647;
 constexpr int kMaxDh = 256;
 
-// A temporary device buffer from the caching allocator, released on every path.
-class Scratch {
- public:
-  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_) release(dev_, ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int dev_;
-  void* ptr_;
-};
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

@@ -19,6 +19,7 @@ void checkDevice(int device);
 // Makes `device` current on this thread and returns its op stream.
 cudaStream_t useDevice(int device);
 
+
 }  // namespace cuda
 }  // namespace valr
 
@@ -31,3 +32,14 @@ cudaStream_t useDevice(int device);
 // After a kernel launch: launch-configuration errors surface here, asynchronous
 // faults at the next synchronising call.
 #define VALR_CUDA_CHECK_LAUNCH() VALR_CUDA_CHECK(cudaGetLastError())
+
+namespace valr {
+namespace cuda {
+// The op stream of the device the caller (the N-API glue) made current.
+inline cudaStream_t currentStream() {
+  int dev = 0;
+  VALR_CUDA_CHECK(cudaGetDevice(&dev));
+  return useDevice(dev);
+}
+}  // namespace cuda
+}  // namespace valr

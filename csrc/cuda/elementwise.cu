@@ -18,12 +18,6 @@ __global__ void addScaledKernel(float* y, const float* x, int64_t n, float a) {
 
 // Grid-stride launch shape: enough blocks to fill the GPU, capped for tiny inputs.
 dim3 gridFor(int64_t n) { return dim3(unsigned(std::min<int64_t>((n + 255) / 256, 65535))); }
-
-cudaStream_t currentStream() {
-  int dev = 0;
-  VALR_CUDA_CHECK(cudaGetDevice(&dev));
-  return useDevice(dev);
-}
 }  // namespace
 
 void fill(float* x, int64_t n, float value) {

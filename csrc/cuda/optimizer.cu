@@ -9,6 +9,7 @@
 #include <cstdint>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "scratch.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -21,24 +22,6 @@ constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 constexpr int64_t kMaxSumBlocks = 1024;
 constexpr int64_t kQuadsPerSumBlock = 4 * kThreads;  // at least 4 quads per thread before more blocks
 
-// A temporary device buffer from the caching allocator, released on every path.
-class Scratch {
- public:
-  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_) release(dev_, ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int dev_;
-  void* ptr_;
-};
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

@@ -7,6 +7,7 @@
 #include <vector>
 #include "../core/alignment_kernels.h"
 #include "check.cuh"
+#include "scratch.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -20,24 +21,6 @@ constexpr int kCacheQuads = 8;  // quads of 4 floats a lane keeps in registers: 
 constexpr int kReduceThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 
-// A temporary device buffer from the caching allocator, released on every path.
-class Scratch {
- public:
-  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_) release(dev_, ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int dev_;
-  void* ptr_;
-};
 
 struct TeacherDesc {
   const float* pred;    // [S, P, D]

@@ -10,6 +10,7 @@
 #include <vector>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "scratch.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -20,24 +21,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 
-// A temporary device buffer from the caching allocator, released on every path.
-class Scratch {
- public:
-  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_) release(dev_, ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int dev_;
-  void* ptr_;
-};
 
 // x, y [rows, H, Dh]; positions [rows]; invFreq [half]. No __restrict__: y may be x.
 // Round-to-nearest intrinsics keep HF's separately rounded x*cos + rotate_half(x)*sin.

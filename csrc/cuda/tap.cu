@@ -4,6 +4,7 @@
 #include <cstdint>
 #include "../core/alignment_kernels.h"
 #include "check.cuh"
+#include "scratch.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -15,24 +16,6 @@ constexpr int kThreads = 256;
 constexpr int kIters = 4;                     // columns per lane per (row, chunk): amortises the row set-up
 constexpr int64_t kMaxBlocks = int64_t{1} << 18;
 
-// A temporary device buffer from the caching allocator, released on every path.
-class Scratch {
- public:
-  Scratch(int dev, size_t bytes) : dev_(dev), ptr_(bytes ? allocate(dev, bytes) : nullptr) {}
-  ~Scratch() {
-    if (ptr_) release(dev_, ptr_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int dev_;
-  void* ptr_;
-};
 
 // Rows are split among groups of `1 << shift` lanes (<= a warp, no more lanes than
 // columns so narrow rows do not idle a whole warp); grid.y walks column chunks.

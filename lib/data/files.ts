@@ -2,48 +2,10 @@
 // fsync, rename, fsync the directory) and JSONL reading with line-numbered errors.
 import * as fs from 'fs';
 import * as path from 'path';
-import { hashSeed } from './prng';
 import { ValrError } from '../errors';
 
-let tmpCounter = 0;
 
-/**
- * Writes `data` to `file` atomically: a crash leaves either the old file or the new one,
- * never a partial file. The temp file lives next to `file` (same file system, so the
- * rename is atomic) and is removed on failure.
- */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const dir = path.dirname(path.resolve(file));
-  const tag = hashSeed(process.pid, Date.now(), ++tmpCounter).toString(36);
-  const tmp = `${file}.tmp-${process.pid}-${tag}`;
-  let fh: fs.promises.FileHandle | undefined;
-  try {
-    fh = await fs.promises.open(tmp, 'wx');
-    let done = 0;
-    while (done < bytes.byteLength) {
-      const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done);
-      done += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fs.promises.rename(tmp, file);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fs.promises.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  let dh: fs.promises.FileHandle | undefined;
-  try {
-    dh = await fs.promises.open(dir, 'r');
-    await dh.sync();
-  } catch {
-    /* best effort: Windows cannot fsync a directory */
-  } finally {
-    if (dh) await dh.close().catch(() => undefined);
-  }
-}
+export { writeFileAtomic } from '../io/atomic-file';
 
 /** One JSON value per line, '\n'-terminated. */
 export function toJsonl(rows: readonly unknown[]): string {

@@ -35,3 +35,5 @@ export {
   type UserSample, type UserDataset, type RawImage, type LoadUserOptions,
 } from './user-data';
 export { writeFileAtomic, parseJsonl, toJsonl } from './files';
+export { BpeTokenizer } from './bpe-tokenizer';
+export { loadTokenizerJson } from './hf-tokenizer';

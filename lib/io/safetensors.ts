@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { writeFileAtomic } from './atomic-file';
 import { ValrError } from '../errors';
 
 export interface TensorRecord {
@@ -445,36 +446,7 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
  * platform cannot). A crash at any point leaves either the old file or the new one.
  */
 export async function writeSafetensorsAtomic(file: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const dir = path.dirname(path.resolve(file));
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  let fh: fs.promises.FileHandle | undefined;
-  try {
-    fh = await fs.promises.open(tmp, 'wx');
-    let done = 0;
-    while (done < bytes.byteLength) {
-      const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done);
-      done += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fs.promises.rename(tmp, file);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fs.promises.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  // Make the rename itself durable. Windows cannot open or fsync a directory: skip there.
-  let dh: fs.promises.FileHandle | undefined;
-  try {
-    dh = await fs.promises.open(dir, 'r');
-    await dh.sync();
-  } catch {
-    /* best effort */
-  } finally {
-    if (dh) await dh.close().catch(() => undefined);
-  }
+  await writeFileAtomic(file, serializeSafetensors(tensors, metadata));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { loadDataset, type LoadedDataset, type Sample } from '../data/dataset';
 import { buildSequence, parseAnswer } from '../data/sequence';
 import { specialIds, WordTokenizer } from '../data/tokenizer';
 import { fail } from '../errors';
+import { writeFileAtomic } from '../io/atomic-file';
 import { writeSafetensorsAtomic } from '../io/safetensors';
 import { RepaProjector } from '../latent/repa-projector';
 import { MultimodalModel, type MLLMConfig } from '../nn/mllm';
@@ -140,11 +141,7 @@ export async function saveModel(dir: string, model: MultimodalModel, tok: WordTo
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, v] of model.namedParameters()) tensors[name] = { shape: [...v.value.shape], data: v.value.toArray() as Float32Array };
   await writeSafetensorsAtomic(path.join(dir, 'model.safetensors'), tensors, { format: 'valr-mllm/1' });
-  const write = async (file: string, value: unknown) => {
-    const tmp = path.join(dir, `.${file}.tmp-${process.pid}`);
-    await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2));
-    await fs.promises.rename(tmp, path.join(dir, file));
-  };
+  const write = (file: string, value: unknown) => writeFileAtomic(path.join(dir, file), JSON.stringify(value, null, 2));
   await write('tokenizer.json', tok.toJSON());
   await write('valr.json', { format: 'valr-mllm/1', model: model.config, train: config, ...extra });
 }

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fail } from '../errors';
+import { writeFileAtomic } from '../io/atomic-file';
 import { readSafetensorsSync, toFloat32, writeSafetensorsAtomic } from '../io/safetensors';
 import type { Variable } from '../autograd/function';
 import type { AdamW } from '../optim/adamw';
@@ -22,17 +23,6 @@ export interface CheckpointState {
   extra?: Record<string, unknown>;
 }
 
-async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await fs.promises.open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify(value, null, 2));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.promises.rename(tmp, file);
-}
 
 export async function saveCheckpoint(
   dir: string,
@@ -60,7 +50,7 @@ export async function saveCheckpoint(
   }
   await writeSafetensorsAtomic(path.join(dir, files.optimizer), moments, { step: String(optimizer?.step ?? 0) });
   const full: CheckpointState = { format: 1, ...state, optimizerStep: optimizer?.step ?? 0, files };
-  await writeJsonAtomic(path.join(dir, 'state.json'), full);
+  await writeFileAtomic(path.join(dir, 'state.json'), JSON.stringify(full, null, 2));
   // Only now are the older tensor files unreferenced.
   for (const f of await fs.promises.readdir(dir)) {
     if ((f.startsWith('params-') || f.startsWith('optimizer-')) && f !== files.params && f !== files.optimizer && !f.includes('.tmp-')) {
