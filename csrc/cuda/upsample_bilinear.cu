@@ -9,6 +9,7 @@
 #include "../core/alignment_kernels.h"
 #include "../core/bilinear_coeffs.h"
 #include "check.cuh"
+#include "row_launch.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -17,38 +18,7 @@ namespace cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kIters = 4;                     // channels per lane per (pixel, chunk): amortises the pixel set-up
-constexpr int64_t kMaxBlocks = int64_t{1} << 18;
-
-
-// Pixels are split among groups of `1 << shift` lanes (<= a warp, no more lanes
-// than channel columns); consecutive lanes take consecutive channels (coalesced),
-// grid.y walks channel chunks.
-struct PixelLaunch {
-  dim3 grid;
-  int shift = 0;
-  int64_t chunkCols = 0, numChunks = 0;
-  bool wide = false;  // pixel indices need 64 bits
-};
-
-PixelLaunch pixelLaunch(int64_t pixels, int64_t cols) {
-  PixelLaunch l;
-  while (l.shift < 5 && (int64_t{1} << l.shift) < cols) ++l.shift;
-  const int64_t lanes = int64_t{1} << l.shift;
-  l.chunkCols = lanes * kIters;
-  l.numChunks = (cols + l.chunkCols - 1) / l.chunkCols;
-  const int64_t gy = l.numChunks < 65535 ? l.numChunks : 65535;
-  const int64_t perBlock = kThreads / lanes;
-  int64_t gx = (pixels + perBlock - 1) / perBlock;
-  const int64_t maxX = kMaxBlocks / gy > 0 ? kMaxBlocks / gy : 1;
-  if (gx > maxX) gx = maxX;
-  l.grid = dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), 1);
-  l.wide = pixels + gx * perBlock >= (int64_t{1} << 32);
-  return l;
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+using namespace rows;
 
 // One (output index, weight) pair of the backward's per-axis CSR lists.
 struct Tap {
@@ -207,7 +177,7 @@ template <typename T>
 void launchForward(cudaStream_t st, const float* x, float* y, const AxisCoeff* ch, const AxisCoeff* cw,
                    const UpsampleDims& d, int64_t cols) {
   const int64_t pixels = d.S * d.Gh * d.Gw;
-  const PixelLaunch l = pixelLaunch(pixels, cols);
+  const RowLaunch l = rowLaunch(pixels, cols);
   const T* xv = reinterpret_cast<const T*>(x);
   T* yv = reinterpret_cast<T*>(y);
   if (l.wide)
@@ -230,7 +200,7 @@ void launchBackward(cudaStream_t st, const float* dy, float* tmp, float* dx, con
   T* dxv = reinterpret_cast<T*>(dx);
 
   const int64_t midPixels = d.S * d.Gh * d.gw;
-  const PixelLaunch l1 = pixelLaunch(midPixels, cols);
+  const RowLaunch l1 = rowLaunch(midPixels, cols);
   if (l1.wide)
     reduceColsKernel<T, uint64_t><<<l1.grid, kThreads, 0, st>>>(dyv, tv, colOff, colTaps,
                                                                  static_cast<uint64_t>(midPixels),
@@ -244,7 +214,7 @@ void launchBackward(cudaStream_t st, const float* dy, float* tmp, float* dx, con
   VALR_CUDA_CHECK_LAUNCH();
 
   const int64_t inPixels = d.S * d.gh * d.gw;
-  const PixelLaunch l2 = pixelLaunch(inPixels, cols);
+  const RowLaunch l2 = rowLaunch(inPixels, cols);
   if (l2.wide)
     reduceRowsKernel<T, uint64_t><<<l2.grid, kThreads, 0, st>>>(
         tv, dxv, rowOff, rowTaps, static_cast<uint64_t>(inPixels), static_cast<uint64_t>(d.gh),
