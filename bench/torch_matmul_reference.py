@@ -9,6 +9,7 @@ Keys are "MxNxK_op", e.g. "512x512x512_NN".
 
   python3 bench/torch_matmul_reference.py --threads 2
   python3 bench/torch_matmul_reference.py --threads 2 --shapes '[[256, 4096, 1024, "NT"]]'
+  python3 bench/torch_matmul_reference.py --device cuda   (times include a synchronize)
 """
 import argparse
 import json
@@ -38,6 +39,7 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=0, help="0 = PyTorch's default")
     ap.add_argument("--shapes", type=str, default=None,
                     help='JSON list of [M, N, K, op] (op: NN, TN, NT, TT); default: the built-in list')
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--budget", type=float, default=None, help="seconds per measurement")
     return ap.parse_args()
@@ -62,12 +64,13 @@ def shape_key(s):
     return f"{m}x{n}x{k}_{op}"
 
 
-def operands(s, gen):
+def operands(s, gen, device="cpu"):
     m, n, k, op = s
     op = op.upper()
     a = torch.randn(k, m, generator=gen).t() if op[0] == "T" else torch.randn(m, k, generator=gen)
     b = torch.randn(n, k, generator=gen).t() if op[1] == "T" else torch.randn(k, n, generator=gen)
-    return a, b, torch.empty(m, n)
+    # .to() keeps the transposed views' strides, so the library sees the same layouts
+    return a.to(device), b.to(device), torch.empty(m, n, device=device)
 
 
 def main():
@@ -80,17 +83,28 @@ def main():
     budget = a.budget if a.budget is not None else (0.3 if a.quick else 1.5)
     gen = torch.Generator().manual_seed(0)
 
+    cuda = a.device == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     res = {}
     with torch.no_grad():
         for s in shapes:
-            x, y, out = operands(s, gen)
-            res[shape_key(s)] = median_seconds(lambda: torch.matmul(x, y, out=out), warmup, min_runs, max_runs,
-                                               budget)
+            x, y, out = operands(s, gen, a.device)
+
+            def step():
+                torch.matmul(x, y, out=out)
+                sync()
+
+            res[shape_key(s)] = median_seconds(step, warmup, min_runs, max_runs, budget)
             del x, y, out
 
     print(json.dumps({
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": a.device,
         "shapes": shapes,
         "median_s": res,
     }))
