@@ -8,11 +8,13 @@ standalone:  python3 bench/torch_alignment_reference.py [--quick]
 """
 import argparse
 import json
-import statistics
+import os
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_timing import median_seconds  # noqa: E402
 import torch.nn.functional as F
 
 
@@ -36,18 +38,6 @@ def parse_args():
     return ap.parse_args()
 
 
-def median_seconds(fn, warmup, min_runs, max_runs, budget):
-    # Same policy as the TS side: warm up, then time single calls until both the
-    # minimum run count and the time budget are met; the median resists outliers.
-    for _ in range(warmup):
-        fn()
-    times = []
-    deadline = time.perf_counter() + budget
-    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < deadline):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():

@@ -13,11 +13,13 @@ Keys are "MxNxK_op", e.g. "512x512x512_NN".
 """
 import argparse
 import json
-import statistics
+import os
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_timing import median_seconds  # noqa: E402
 
 # Square sizes, then the model's skinny shapes (M = batch * tokens) with the
 # transposed cases of the backward pass: dA = dC @ B^T (NT), dB = A^T @ dC (TN).
@@ -45,18 +47,6 @@ def parse_args():
     return ap.parse_args()
 
 
-def median_seconds(fn, warmup, min_runs, max_runs, budget):
-    # Warm up, then time single calls until both the minimum run count and the time
-    # budget are met; the median resists outliers (same policy as the other references).
-    for _ in range(warmup):
-        fn()
-    times = []
-    deadline = time.perf_counter() + budget
-    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < deadline):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def shape_key(s):

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -36,7 +37,6 @@ constexpr int64_t kMaxGridX = 2147483647;
 constexpr int kMaxDh = 256;
 
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 __host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 __host__ __device__ __forceinline__ int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }

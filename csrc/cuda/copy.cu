@@ -5,6 +5,7 @@
 #include <cstdint>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -18,7 +19,6 @@ constexpr int64_t kMaxGridX = int64_t{1} << 16;
 constexpr int64_t kMaxGridY = 65535;
 
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 __device__ __forceinline__ float add(float a, float b) { return a + b; }
 __device__ __forceinline__ float4 add(float4 a, float4 b) {

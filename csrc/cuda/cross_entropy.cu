@@ -9,6 +9,7 @@
 #include <vector>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -23,28 +24,7 @@ constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 constexpr int kReduceThreads = 1024;
 
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// exp(x) = 2^j * e^r with r = x - j ln2 (Cody-Waite, |r| <= ln2/2) and a degree-7
-// Taylor polynomial (truncation < 0.1 ulp); 2^j applied as two exact power-of-two factors.
-__device__ __forceinline__ float expAccurate(float x) {
-  if (!(x == x)) return x;  // NaN
-  const float xc = fminf(fmaxf(x, -104.f), 89.f);  // beyond: 0 (flushed) or inf
-  const float j = rintf(xc * 1.44269504f);
-  float r = fmaf(j, -0.693145751953125f, xc);  // ln2 high part: j * it is exact
-  r = fmaf(j, -1.42860682030941723e-6f, r);    // ln2 low part
-  float p = 1.98412698e-4f;                    // 1/7!
-  p = fmaf(p, r, 1.38888889e-3f);
-  p = fmaf(p, r, 8.33333333e-3f);
-  p = fmaf(p, r, 4.16666667e-2f);
-  p = fmaf(p, r, 1.66666667e-1f);
-  p = fmaf(p, r, 0.5f);
-  p = fmaf(p, r, 1.f);
-  p = fmaf(p, r, 1.f);
-  const int ji = static_cast<int>(j);
-  const int j1 = ji / 2, j2 = ji - j1;  // each in [-75, 65]: normal floats
-  return p * __int_as_float((j1 + 127) << 23) * __int_as_float((j2 + 127) << 23);
-}
 
 // Running softmax statistics: m = max seen, s = sum of exp(v - m).
 struct Stats {

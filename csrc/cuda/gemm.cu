@@ -6,6 +6,7 @@
 #include <cstdint>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "cuda_api.h"
 
 namespace valr {
@@ -250,7 +251,6 @@ __global__ void __launch_bounds__(kThreads, 2) sgemmKernel(const Params p) {
     }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <int BM, int BN, int BK, int TM, int TN>
 void launch(Params p, cudaStream_t s, bool transA, bool transB) {

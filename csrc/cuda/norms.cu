@@ -9,6 +9,7 @@
 #include <cstdint>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -26,7 +27,6 @@ constexpr int kSumThreads = 64;  // the chunk sum has only D threads: small bloc
 constexpr int64_t kMinChunkRows = 32;
 
 
-bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Quad q = elements 4q..4q+3 of a row; past D (and for a null row) it reads `fill`.
 __device__ __forceinline__ float4 loadQuad(const float* row, int64_t q, int64_t D, bool vec, float fill = 0.f) {
@@ -41,17 +41,6 @@ __device__ __forceinline__ float4 loadQuad(const float* row, int64_t q, int64_t 
   return v;
 }
 
-__device__ __forceinline__ void storeQuad(float* row, int64_t q, int64_t D, bool vec, float4 v) {
-  if (vec) {
-    reinterpret_cast<float4*>(row)[q] = v;
-    return;
-  }
-  const int64_t e = 4 * q;
-  if (e < D) row[e] = v.x;
-  if (e + 1 < D) row[e + 1] = v.y;
-  if (e + 2 < D) row[e + 2] = v.z;
-  if (e + 3 < D) row[e + 3] = v.w;
-}
 
 // Per-quad terms added into a double accumulator in element order, only elements < D.
 template <typename F>

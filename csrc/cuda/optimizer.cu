@@ -9,6 +9,7 @@
 #include <cstdint>
 #include "../core/model_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -23,7 +24,6 @@ constexpr int64_t kMaxSumBlocks = 1024;
 constexpr int64_t kQuadsPerSumBlock = 4 * kThreads;  // at least 4 quads per thread before more blocks
 
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 struct AdamScalars {
   float decay;      // 1 - lr * weightDecay (in float, as the CPU kernel)

@@ -7,6 +7,7 @@
 #include <vector>
 #include "../core/alignment_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
 
@@ -45,7 +46,6 @@ struct ReduceParams {
   int64_t rows[kMaxTeachers];
 };
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Quad q = elements 4q..4q+3 of a row, zero past D. The scalar path hands every lane
 // the same elements in the same order as the float4 path, so alignment never
@@ -64,17 +64,6 @@ __device__ __forceinline__ float4 loadQuad(const float* row, int64_t q, int64_t 
   return v;
 }
 
-__device__ __forceinline__ void storeQuad(float* row, int64_t q, int64_t D, bool vec, float4 v) {
-  if (vec) {
-    reinterpret_cast<float4*>(row)[q] = v;
-    return;
-  }
-  const int64_t e = 4 * q;
-  if (e < D) row[e] = v.x;
-  if (e + 1 < D) row[e + 1] = v.y;
-  if (e + 2 < D) row[e + 2] = v.z;
-  if (e + 3 < D) row[e + 3] = v.w;
-}
 
 struct Sums {
   double dot, xx, yy;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
+#include "device_helpers.cuh"
 
 namespace valr {
 namespace cuda {
@@ -38,7 +39,6 @@ inline RowLaunch rowLaunch(int64_t rows, int64_t cols) {
   return l;
 }
 
-inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace rows
 }  // namespace cuda

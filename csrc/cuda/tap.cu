@@ -4,6 +4,7 @@
 #include <cstdint>
 #include "../core/alignment_kernels.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "row_launch.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
@@ -15,20 +16,6 @@ namespace {
 
 using namespace rows;
 
-__device__ __forceinline__ float addv(float a, float b) { return a + b; }
-__device__ __forceinline__ float4 addv(float4 a, float4 b) {
-  return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
-}
-template <typename T>
-__device__ __forceinline__ T zerov();
-template <>
-__device__ __forceinline__ float zerov<float>() {
-  return 0.f;
-}
-template <>
-__device__ __forceinline__ float4 zerov<float4>() {
-  return make_float4(0.f, 0.f, 0.f, 0.f);
-}
 
 // out [count, cols] = hidden [numRows, cols] rows picked by `rows` [count]
 template <typename T, typename Idx>

@@ -9,6 +9,7 @@
 #include "../core/alignment_kernels.h"
 #include "../core/bilinear_coeffs.h"
 #include "check.cuh"
+#include "device_helpers.cuh"
 #include "row_launch.cuh"
 #include "scratch.cuh"
 #include "cuda_api.h"
@@ -42,20 +43,6 @@ __device__ __forceinline__ float4 blend(const AxisCoeff& h, const AxisCoeff& w, 
 __device__ __forceinline__ float fmav(float w, float x, float acc) { return fmaf(w, x, acc); }
 __device__ __forceinline__ float4 fmav(float w, float4 x, float4 acc) {
   return make_float4(fmaf(w, x.x, acc.x), fmaf(w, x.y, acc.y), fmaf(w, x.z, acc.z), fmaf(w, x.w, acc.w));
-}
-__device__ __forceinline__ float addv(float a, float b) { return a + b; }
-__device__ __forceinline__ float4 addv(float4 a, float4 b) {
-  return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
-}
-template <typename T>
-__device__ __forceinline__ T zerov();
-template <>
-__device__ __forceinline__ float zerov<float>() {
-  return 0.f;
-}
-template <>
-__device__ __forceinline__ float4 zerov<float4>() {
-  return make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
 // y [S, Gh, Gw, cols] from x [S, gh, gw, cols]; ch [Gh], cw [Gw]

@@ -67,8 +67,7 @@ Napi::Object outTensor(const Napi::CallbackInfo& info, size_t i, const std::vect
     *outPtr = out;
     return arg(info, i).As<Napi::Object>();
   }
-  auto storage = Storage::allocate(device, size_t(numel(shape)) * sizeof(float));
-  Napi::Object o = NativeTensor::New(info.Env(), storage, DType::Float32, shape);
+  Napi::Object o = NativeTensor::NewFloat(info.Env(), device, shape).first;
   *outPtr = Napi::ObjectWrap<NativeTensor>::Unwrap(o);
   return o;
 }

@@ -125,12 +125,6 @@ EngineArgs engineArgs(const Napi::CallbackInfo& info, int64_t newPositions) {
   return a;
 }
 
-std::pair<Napi::Object, float*> newTensor(Napi::Env env, Device d, std::vector<int64_t> shape) {
-  auto storage = Storage::allocate(d, size_t(numel(shape)) * sizeof(float));
-  float* p = static_cast<float*>(storage->data());
-  return {NativeTensor::New(env, storage, DType::Float32, std::move(shape)), p};
-}
-
 // decoderForward(weights, config, cacheK, cacheV, cacheLength, keyMask, x [B, T, D], positions [B*T],
 //                tapLayer (-1: none), wantLogits) -> { hidden, tap, logits }
 Napi::Value DecoderForward(const Napi::CallbackInfo& info) {
@@ -147,11 +141,11 @@ Napi::Value DecoderForward(const Napi::CallbackInfo& info) {
   VALR_CHECK(int64_t(pos.ElementLength()) == B * T, Shape, "argument 'positions' must have B*T = " << B * T << " entries");
   const int tapLayer = int(argInt(info, 8, "tapLayer", -1, a.layers));
   const bool wantLogits = !isAbsent(info, 9) && arg(info, 9).ToBoolean().Value();
-  auto [hidden, ph] = newTensor(info.Env(), a.device, {B, T, D});
+  auto [hidden, ph] = NativeTensor::NewFloat(info.Env(), a.device, {B, T, D});
   Napi::Value tapV = info.Env().Null(), logitsV = info.Env().Null();
   float *pt = nullptr, *pl = nullptr;
-  if (tapLayer >= 0) std::tie(tapV, pt) = newTensor(info.Env(), a.device, {B, T, D});
-  if (wantLogits) std::tie(logitsV, pl) = newTensor(info.Env(), a.device, {B, a.shape.vocab});
+  if (tapLayer >= 0) std::tie(tapV, pt) = NativeTensor::NewFloat(info.Env(), a.device, {B, T, D});
+  if (wantLogits) std::tie(logitsV, pl) = NativeTensor::NewFloat(info.Env(), a.device, {B, a.shape.vocab});
   const float* px = static_cast<const float*>(x->data());
   if (a.device.isCuda()) cuda::decoderForward(a.weights, a.shape, a.cache, px, T, pos.Data(), ph, tapLayer, pt, pl);
   else cpu::decoderForward(a.weights, a.shape, a.cache, px, T, pos.Data(), ph, tapLayer, pt, pl);
@@ -175,8 +169,8 @@ Napi::Value LatentSegment(const Napi::CallbackInfo& info) {
   Napi::Int32Array start = argInt32Array(info, 8, "startPositions");
   VALR_CHECK(int64_t(start.ElementLength()) == B, Shape, "argument 'startPositions' must have B = " << B << " entries");
   const int tapLayer = int(argInt(info, 9, "tapLayer", 0, a.layers));
-  auto [taps, pt] = newTensor(info.Env(), a.device, {B, K, D});
-  auto [hidden, ph] = newTensor(info.Env(), a.device, {B, D});
+  auto [taps, pt] = NativeTensor::NewFloat(info.Env(), a.device, {B, K, D});
+  auto [hidden, ph] = NativeTensor::NewFloat(info.Env(), a.device, {B, D});
   const float* p0 = static_cast<const float*>(h0->data());
   if (a.device.isCuda()) cuda::latentSegment(a.weights, a.shape, a.cache, p0, K, start.Data(), tapLayer, pt, ph);
   else cpu::latentSegment(a.weights, a.shape, a.cache, p0, K, start.Data(), tapLayer, pt, ph);

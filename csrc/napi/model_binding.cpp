@@ -43,12 +43,6 @@ void expectNumel(const char* name, const NativeTensor* t, int64_t n, const char*
                                                   << " elements (" << what << ")");
 }
 
-std::pair<Napi::Object, float*> newTensor(Napi::Env env, Device d, std::vector<int64_t> shape) {
-  auto storage = Storage::allocate(d, size_t(numel(shape)) * sizeof(float));
-  float* p = static_cast<float*>(storage->data());
-  return {NativeTensor::New(env, storage, DType::Float32, std::move(shape)), p};
-}
-
 float* ptr(const NativeTensor* t) { return t ? static_cast<float*>(t->data()) : nullptr; }
 
 bool argBool(const Napi::CallbackInfo& info, size_t i) { return !isAbsent(info, i) && arg(info, i).ToBoolean().Value(); }
@@ -91,7 +85,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     c = ptr(out);
   } else {
     VALR_CHECK(!accumulate, Argument, "argument 'accumulate' needs an 'out' tensor to add into");
-    std::tie(outObj, c) = newTensor(info.Env(), a->device(), cshape);
+    std::tie(outObj, c) = NativeTensor::NewFloat(info.Env(), a->device(), cshape);
   }
   GemmArgs g;
   g.transA = ta;
@@ -159,8 +153,8 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   d.scale = float(scaleArg(info, 5, d.Dh));
   const int32_t* mask = keyMaskArg(info, 3, d);
   onDevice(q->device(), {{"k", k}, {"v", v}});
-  auto [out, po] = newTensor(info.Env(), q->device(), q->shape());
-  auto [lse, pl] = newTensor(info.Env(), q->device(), {d.B, d.Hq, d.Tq});
+  auto [out, po] = NativeTensor::NewFloat(info.Env(), q->device(), q->shape());
+  auto [lse, pl] = NativeTensor::NewFloat(info.Env(), q->device(), {d.B, d.Hq, d.Tq});
   DISPATCH(q->device(), attentionForward(ptr(q), ptr(k), ptr(v), mask, po, pl, d));
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("out", out);
@@ -179,9 +173,9 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   expectShape("lse", lse, {d.B, d.Hq, d.Tq});
   const int32_t* mask = keyMaskArg(info, 6, d);
   onDevice(q->device(), {{"dout", dout}, {"k", k}, {"v", v}, {"out", out}, {"lse", lse}});
-  auto [dq, pdq] = newTensor(info.Env(), q->device(), q->shape());
-  auto [dk, pdk] = newTensor(info.Env(), q->device(), k->shape());
-  auto [dv, pdv] = newTensor(info.Env(), q->device(), v->shape());
+  auto [dq, pdq] = NativeTensor::NewFloat(info.Env(), q->device(), q->shape());
+  auto [dk, pdk] = NativeTensor::NewFloat(info.Env(), q->device(), k->shape());
+  auto [dv, pdv] = NativeTensor::NewFloat(info.Env(), q->device(), v->shape());
   DISPATCH(q->device(), attentionBackward(ptr(dout), ptr(q), ptr(k), ptr(v), ptr(out), ptr(lse), mask, pdq, pdk, pdv, d));
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("dq", dq);
@@ -197,8 +191,8 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   expectShape("weight", w, {D});
   const float eps = float(argNumber(info, 2, "eps"));
   onDevice(x->device(), {{"weight", w}});
-  auto [y, py] = newTensor(info.Env(), x->device(), x->shape());
-  auto [rstd, pr] = newTensor(info.Env(), x->device(), {rows});
+  auto [y, py] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
+  auto [rstd, pr] = NativeTensor::NewFloat(info.Env(), x->device(), {rows});
   DISPATCH(x->device(), rmsNormForward(ptr(x), ptr(w), py, pr, rows, D, eps));
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("y", y);
@@ -216,7 +210,7 @@ Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
   expectShape("rstd", rstd, {rows});
   if (dw) expectShape("dw", dw, {D});
   onDevice(x->device(), {{"dy", dy}, {"weight", w}, {"rstd", rstd}, {"dw", dw}});
-  auto [dx, pdx] = newTensor(info.Env(), x->device(), x->shape());
+  auto [dx, pdx] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
   DISPATCH(x->device(), rmsNormBackward(ptr(dy), ptr(x), ptr(w), ptr(rstd), pdx, ptr(dw), rows, D));
   return dx;
 }
@@ -229,9 +223,9 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   if (b) expectShape("bias", b, {D});
   const float eps = float(argNumber(info, 3, "eps"));
   onDevice(x->device(), {{"weight", w}, {"bias", b}});
-  auto [y, py] = newTensor(info.Env(), x->device(), x->shape());
-  auto [mean, pm] = newTensor(info.Env(), x->device(), {rows});
-  auto [rstd, pr] = newTensor(info.Env(), x->device(), {rows});
+  auto [y, py] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
+  auto [mean, pm] = NativeTensor::NewFloat(info.Env(), x->device(), {rows});
+  auto [rstd, pr] = NativeTensor::NewFloat(info.Env(), x->device(), {rows});
   DISPATCH(x->device(), layerNormForward(ptr(x), ptr(w), ptr(b), py, pm, pr, rows, D, eps));
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("y", y);
@@ -253,7 +247,7 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   if (dw) expectShape("dw", dw, {D});
   if (db) expectShape("db", db, {D});
   onDevice(x->device(), {{"dy", dy}, {"weight", w}, {"mean", mean}, {"rstd", rstd}, {"dw", dw}, {"db", db}});
-  auto [dx, pdx] = newTensor(info.Env(), x->device(), x->shape());
+  auto [dx, pdx] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
   DISPATCH(x->device(), layerNormBackward(ptr(dy), ptr(x), ptr(w), ptr(mean), ptr(rstd), pdx, ptr(dw), ptr(db), rows, D));
   return dx;
 }
@@ -271,7 +265,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const float theta = float(argNumber(info, 2, "theta"));
   VALR_CHECK(theta > 0, Argument, "argument 'theta' must be positive, got " << theta);
   onDevice(x->device(), {});
-  auto [y, py] = newTensor(info.Env(), x->device(), x->shape());
+  auto [y, py] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
   DISPATCH(x->device(), rope(ptr(x), py, pos.Data(), rows, x->shape()[2], x->shape()[3], theta, argBool(info, 3)));
   return y;
 }
@@ -280,7 +274,7 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   NativeTensor *gate = f32(info, 0, "gate"), *up = f32(info, 1, "up");
   expectShape("up", up, gate->shape());
   onDevice(gate->device(), {{"up", up}});
-  auto [y, py] = newTensor(info.Env(), gate->device(), gate->shape());
+  auto [y, py] = NativeTensor::NewFloat(info.Env(), gate->device(), gate->shape());
   DISPATCH(gate->device(), swigluForward(ptr(gate), ptr(up), py, gate->numel()));
   return y;
 }
@@ -291,8 +285,8 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   expectShape("gate", gate, dy->shape());
   expectShape("up", up, dy->shape());
   onDevice(dy->device(), {{"gate", gate}, {"up", up}});
-  auto [dg, pdg] = newTensor(info.Env(), dy->device(), dy->shape());
-  auto [du, pdu] = newTensor(info.Env(), dy->device(), dy->shape());
+  auto [dg, pdg] = NativeTensor::NewFloat(info.Env(), dy->device(), dy->shape());
+  auto [du, pdu] = NativeTensor::NewFloat(info.Env(), dy->device(), dy->shape());
   DISPATCH(dy->device(), swigluBackward(ptr(dy), ptr(gate), ptr(up), pdg, pdu, dy->numel()));
   Napi::Object r = Napi::Object::New(info.Env());
   r.Set("dgate", dg);
@@ -303,7 +297,7 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
   NativeTensor* x = f32(info, 0, "x");
   onDevice(x->device(), {});
-  auto [y, py] = newTensor(info.Env(), x->device(), x->shape());
+  auto [y, py] = NativeTensor::NewFloat(info.Env(), x->device(), x->shape());
   DISPATCH(x->device(), geluForward(ptr(x), py, x->numel()));
   return y;
 }
@@ -312,7 +306,7 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   NativeTensor *dy = f32(info, 0, "dy"), *x = f32(info, 1, "x");
   expectShape("x", x, dy->shape());
   onDevice(dy->device(), {{"x", x}});
-  auto [dx, pdx] = newTensor(info.Env(), dy->device(), dy->shape());
+  auto [dx, pdx] = NativeTensor::NewFloat(info.Env(), dy->device(), dy->shape());
   DISPATCH(dy->device(), geluBackward(ptr(dy), ptr(x), pdx, dy->numel()));
   return dx;
 }
@@ -345,7 +339,7 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   Napi::Value dl = info.Env().Null();
   float* pdl = nullptr;
   if (withGrad) {
-    auto [t, p] = newTensor(info.Env(), logits->device(), logits->shape());
+    auto [t, p] = NativeTensor::NewFloat(info.Env(), logits->device(), logits->shape());
     dl = t;
     pdl = p;
   }

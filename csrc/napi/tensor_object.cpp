@@ -48,6 +48,14 @@ Napi::Object NativeTensor::New(Napi::Env env, std::shared_ptr<Storage> storage, 
   return constructor_->New({Napi::External<ConstructToken>::New(env, &token)});
 }
 
+std::pair<Napi::Object, float*> NativeTensor::NewFloat(Napi::Env env, Device device, std::vector<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  auto storage = Storage::allocate(device, size_t(n) * sizeof(float));
+  float* p = static_cast<float*>(storage->data());
+  return {New(env, storage, DType::Float32, std::move(shape)), p};
+}
+
 NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTensor>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
     makeError(info.Env(), "ERR_VALR_ARGUMENT",

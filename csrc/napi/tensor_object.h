@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 #include <memory>
+#include <utility>
 #include <vector>
 #include "../core/dtype.h"
 #include "../core/storage.h"
@@ -15,6 +16,8 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object New(Napi::Env env, std::shared_ptr<Storage> storage, DType dtype, std::vector<int64_t> shape);
+  // A new float32 tensor of `shape` on `device` (contents undefined) and its data pointer.
+  static std::pair<Napi::Object, float*> NewFloat(Napi::Env env, Device device, std::vector<int64_t> shape);
   // Reads argument i as a live NativeTensor; throws naming `name` otherwise.
   static NativeTensor* FromArg(const Napi::CallbackInfo& info, size_t i, const char* name);
 

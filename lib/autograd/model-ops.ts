@@ -34,7 +34,12 @@ const linearOp: DifferentiableOp<void> = {
     const [x, w] = ctx.saved;
     const [x2] = ctx.owned;
     const g2 = g!.reshape([rowsOf(g!.shape), w.shape[0]]);
-    const dx = ctx.needsInputGrad[0] ? m.matmul(g2, w).reshape(x.shape) : null; // [R, Dout] @ [Dout, Din]
+    let dx: Tensor | null = null;
+    if (ctx.needsInputGrad[0]) {
+      const dx2 = m.matmul(g2, w); // [R, Dout] @ [Dout, Din]
+      dx = dx2.reshape(x.shape);
+      dx2.dispose(); // the reshape holds the storage; no second handle waits for scope end
+    }
     const dw = ctx.needsInputGrad[1] ? m.matmul(g2, x2, { transA: true }) : null; // [Dout, R] @ [R, Din]
     const db = ctx.needsInputGrad.length > 2 && ctx.needsInputGrad[2] ? sumRows(g2) : null;
     g2.dispose();

@@ -2,10 +2,9 @@
 // position embeddings, pre-norm blocks with bidirectional attention and a GELU MLP,
 // and a final LayerNorm. Images arrive as host Float32Array [N, C, H, W].
 import * as F from '../autograd/model-ops';
-import type { Variable } from '../autograd/function';
 import { fail } from '../errors';
 import { Tensor, type Device } from '../tensor';
-import { Variable as Var } from '../autograd/function';
+import { Variable } from '../autograd/function';
 import { Embedding, LayerNorm, Linear, type InitOptions } from './layers';
 import { Initializer, Module } from './module';
 
@@ -93,7 +92,7 @@ export class VisionTower extends Module {
   /** images [N, C, H, W] -> patch features [N, P, D] */
   forward(images: Float32Array, n: number): Variable {
     const c = this.config, P = patchGrid(c) ** 2;
-    const patches = new Var(Tensor.fromArray(patchify(images, n, c), [n, P, c.channels * c.patchSize ** 2], { device: this.device }));
+    const patches = new Variable(Tensor.fromArray(patchify(images, n, c), [n, P, c.channels * c.patchSize ** 2], { device: this.device }));
     const ids = Int32Array.from({ length: n * P }, (_, i) => i % P);
     let x = F.add(this.patch_embed.forward(patches), this.pos_embed.forward(ids, [n, P]));
     for (const b of this.blocks) x = b.forward(x);
