@@ -1,6 +1,8 @@
 // Generation: greedy decoding with latent segments against a plain reference that
 // recomputes the whole sequence at every step (feeding slot hidden states back by
-// hand), policies, batching with different prompt lengths, sampling, caps, streaming.
+// hand), policies, batching with different prompt lengths, sampling, caps, streaming,
+// and on bigram models with a known greedy path: the 'force' layout and token budgets
+// that count text only.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { autograd, scope, Tensor } from '../lib/index';
@@ -36,9 +38,9 @@ function plainGreedy(prompt: Int32Array, n: number, tok: LatentTokens | null, po
       let t: number;
       if (pending !== null) { t = pending; pending = null; } else {
         const l = last().l;
-        if (tok) { l[tok.slot] = -Infinity; l[tok.latentEnd] = -Infinity; if (policy !== 'auto') l[tok.latentStart] = -Infinity; }
+        if (tok) { l[tok.slot] = -Infinity; l[tok.latentEnd] = -Infinity; if (policy === 'off') l[tok.latentStart] = -Infinity; }
         t = l.indexOf(Math.max(...l));
-        if (tok && policy === 'force' && t === stepToken) { pending = t; t = tok.latentStart; }
+        if (tok && policy === 'force' && t === stepToken && out[out.length - 1] !== tok.latentEnd) { pending = t; t = tok.latentStart; }
       }
       push(t);
       if (tok && t === tok.latentStart) {
@@ -49,6 +51,28 @@ function plainGreedy(prompt: Int32Array, n: number, tok: LatentTokens | null, po
     return out;
   }));
 }
+
+// A bigram model: attention and MLP outputs are zeroed, so the logits depend only on
+// the current input; token t embeds as the unit vector e_(t mod D) and the LM head
+// scores next[t][0] highest, next[t][1] second, every other token 0.
+function bigram(next: Record<number, number[]>): Qwen2ForCausalLM {
+  const m = new Qwen2ForCausalLM(config, { seed: 3 });
+  const D = config.hiddenSize, V = config.vocabSize;
+  for (const l of m.model.layers) {
+    l.self_attn.o_proj.weight.value.write(new Float32Array(D * D));
+    l.mlp.down_proj.weight.value.write(new Float32Array(D * config.intermediateSize));
+  }
+  const emb = new Float32Array(V * D), head = new Float32Array(V * D);
+  for (let t = 0; t < V; t++) emb[t * D + (t % D)] = 1;
+  for (const [t, order] of Object.entries(next)) order.forEach((v, rank) => { head[v * D + (Number(t) % D)] = 10 - 5 * rank; });
+  m.model.embed_tokens.weight.value.write(emb);
+  m.lm_head!.weight.value.write(head);
+  return m;
+}
+// Markers for the bigram tests: <step> 20, <latent> 21, </latent> 22, <slot> 23.
+const STEP = 20, lt: LatentTokens = { latentStart: 21, latentEnd: 22, slot: 23 };
+const bigramPrompt = Int32Array.of(1, 2, 9);
+const textCount = (ids: Int32Array) => ids.filter((t) => t !== lt.latentStart && t !== lt.latentEnd).length;
 
 function firstGreedy(prompt: Int32Array): number {
   const l = model.logits(prompt, [1, prompt.length]);
@@ -84,6 +108,50 @@ test("'off' never opens a segment; 'force' inserts one before every step token",
   const forced = await generate(model, [prompts[1]], { maxNewTokens: 6, latent: { K, tokens: tok2, policy: 'force', stepToken: step } });
   assert.equal(Array.from(forced[0].tokens.slice(0, 3)), [21, 22, step], 'segment, then the step token');
   assert.equal(Array.from(forced[0].tokens), plainGreedy(prompts[1], forced[0].tokens.length, tok2, 'force', step));
+});
+
+test("'force' follows the training layout: the model opens segments itself, a bare step token gets one inserted", async () => {
+  // Like a stage-2 model: <latent> at every step boundary (junk 10 second), <step> after
+  // </latent>; after token 12 the step token comes without a segment.
+  const m = bigram({ 9: [21, 10], 10: [21, 10], 22: [STEP], [STEP]: [11], 11: [12], 12: [STEP] });
+  const latent = { K, tokens: lt, stepToken: STEP };
+  const [forced] = await generate(m, [bigramPrompt], { maxNewTokens: 9, latent: { ...latent, policy: 'force' } });
+  const ids = Array.from(forced.tokens);
+  assert.equal(ids, [21, 22, STEP, 11, 12, 21, 22, STEP, 11, 12, 21, 22, STEP, 11, 12], 'segment, step, step text: three times');
+  assert.is(ids[0], lt.latentStart, 'no tokens between the prompt and the first <latent>');
+  ids.forEach((t, i) => { if (t === STEP) assert.is(ids[i - 1], lt.latentEnd, `the step at ${i} follows </latent>`); });
+  assert.is(forced.segments, ids.filter((t) => t === STEP).length);
+  const [auto] = await generate(m, [bigramPrompt], { maxNewTokens: 9, latent: { ...latent, policy: 'auto' } });
+  assert.equal(Array.from(auto.tokens), [21, 22, STEP, 11, 12, STEP, 11, 12, STEP, 11, 12], "'auto' inserts nothing");
+  const [off] = await generate(m, [bigramPrompt], { maxNewTokens: 4, latent: { ...latent, policy: 'off' } });
+  assert.equal(Array.from(off.tokens), [10, 10, 10, 10], "'off' never opens a segment");
+  m.dispose();
+});
+
+test('latent markers do not count against maxNewTokens; budgets can differ per prompt', async () => {
+  const m = bigram({ 9: [21], 22: [STEP], [STEP]: [11], 11: [12], 12: [21] });
+  const [r] = await generate(m, [bigramPrompt], { maxNewTokens: 7, latent: { K, tokens: lt, policy: 'auto' } });
+  assert.equal(Array.from(r.tokens), [21, 22, STEP, 11, 12, 21, 22, STEP, 11, 12, 21, 22, STEP]);
+  assert.is(textCount(r.tokens), 7);
+  assert.is(r.segments, 3);
+  assert.is(r.reason, 'length');
+  const rows = await generate(model, prompts, { maxNewTokens: [2, 5] });
+  assert.equal(rows.map((x) => x.tokens.length), [2, 5]);
+  prompts.forEach((p, b) => assert.equal(Array.from(rows[b].tokens), plainGreedy(p, rows[b].tokens.length, null, 'off'), `sample ${b}`));
+  await assertRejects(() => generate(model, prompts, { maxNewTokens: [2] }), /1 entries for 2 prompts/);
+  m.dispose();
+});
+
+test('a model that opens segments forever gets at most maxNewTokens of them, then writes text', async () => {
+  const m = bigram({ 9: [21, 10], 10: [21, 10], 22: [21, 10] });
+  // Two rows opening a segment at every step: the shared cache must still hold them.
+  const res = await generate(m, [bigramPrompt, Int32Array.of(10)], { maxNewTokens: 4, latent: { K, tokens: lt, policy: 'auto' } });
+  for (const r of res) {
+    assert.equal(Array.from(r.tokens), [21, 22, 21, 22, 21, 22, 21, 22, 10, 10, 10, 10]);
+    assert.is(r.segments, 4);
+    assert.is(r.reason, 'length');
+  }
+  m.dispose();
 });
 
 test('sampling is reproducible from a seed; top-k 1 is greedy; stop tokens end a sequence', async () => {

@@ -1,9 +1,11 @@
 // Generation with latent segments. When a sequence emits <latent>, exactly K latent
 // steps run through the fused native segment, then </latent> is forced and text
 // decoding resumes. Policies: 'auto' (the model decides), 'force' (a segment before
-// every reasoning step: emitting the step token first inserts a segment), 'off'
-// (plain CoT: <latent> is never emitted). Reasoning length can be capped. Between
-// tokens the generator yields to the event loop.
+// every reasoning step: the model may open it itself, and a step token emitted without
+// one in front of it first inserts one), 'off' (plain CoT: <latent> is never emitted).
+// Token budgets count text only: <latent>, the slots and </latent> are free, and a row
+// opens at most as many segments as its token budget. Reasoning length can be capped.
+// Between tokens the generator yields to the event loop.
 import { fail } from '../errors';
 import { scope, Tensor } from '../tensor';
 import type { Qwen2ForCausalLM } from '../nn/qwen2';
@@ -12,20 +14,21 @@ import type { LatentTokens } from './layout';
 import { sampleToken, SeededRandom, type SamplingOptions } from './sampling';
 
 export interface GenerateOptions extends SamplingOptions {
-  maxNewTokens: number;
+  /** text tokens per row (latent markers not counted): one for all rows, or one per prompt */
+  maxNewTokens: number | readonly number[];
   seed?: number;
   stopTokens?: number[];
   latent?: {
     K: number;
     tokens: LatentTokens;
     policy?: 'auto' | 'force' | 'off';
-    /** the token that starts a reasoning step ('force' inserts a segment before it; step caps count it) */
+    /** the token that starts a reasoning step ('force' inserts a segment before it unless one is there; step caps count it) */
     stepToken?: number;
     /** hidden_states index whose features are returned per segment (default: numLayers * 12 / 28) */
     tapLayer?: number;
     returnFeatures?: boolean;
   };
-  /** reasoning-length control: at most this many steps / generated tokens before the answer */
+  /** reasoning-length control: at most this many steps / generated text tokens before the answer */
   maxReasoningSteps?: number;
   maxReasoningTokens?: number;
   /** forced once a reasoning cap is hit (e.g. the answer marker); without it the sequence stops */
@@ -61,7 +64,9 @@ export async function* generateStream(
 ): AsyncGenerator<GenerateEvent> {
   const B = prompts.length;
   if (B === 0) fail('ERR_VALR_ARGUMENT', 'generate needs at least one prompt');
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) fail('ERR_VALR_ARGUMENT', `maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  const budget = typeof o.maxNewTokens === 'number' ? new Array<number>(B).fill(o.maxNewTokens) : [...o.maxNewTokens];
+  if (budget.length !== B) fail('ERR_VALR_SHAPE', `maxNewTokens has ${budget.length} entries for ${B} prompts`);
+  for (const n of budget) if (!Number.isInteger(n) || n < 1) fail('ERR_VALR_ARGUMENT', `maxNewTokens must be a positive integer, got ${n}`);
   if (prompts.some((p) => p.length === 0)) fail('ERR_VALR_ARGUMENT', 'every prompt needs at least one token');
   const V = model.config.vocabSize;
   for (const p of prompts) for (const id of p) if (!(id >= 0 && id < V)) fail('ERR_VALR_RANGE', `prompt token ${id} is outside [0, ${V})`);
@@ -71,12 +76,17 @@ export async function* generateStream(
   const tapLayer = lat?.tapLayer ?? defaultTapLayer(model.config.numLayers);
   const stop = new Set(o.stopTokens ?? []);
   const maxPrompt = Math.max(...prompts.map((p) => p.length));
-  const capacity = Math.min(model.config.maxPositions, maxPrompt + o.maxNewTokens * (lat ? K + 3 : 1) + 1);
+  // Rows share the cache length: each loop step appends one position, plus K + 1 when
+  // any row opens a segment. A row takes at most `budget` text tokens and `budget`
+  // segments (then <latent> is masked), so the loop ends within 2 * max(budget) steps.
+  const maxBudget = Math.max(...budget);
+  const capacity = Math.min(model.config.maxPositions, maxPrompt + (lat ? 2 * maxBudget * (K + 2) : maxBudget));
   const session = new DecoderSession(model, B, capacity);
   const rand = new SeededRandom(o.seed ?? 0);
   const D = model.config.hiddenSize;
   const done = new Array<boolean>(B).fill(false);
-  const generated = new Array<number>(B).fill(0);
+  const generated = new Array<number>(B).fill(0); // text tokens: latent markers excluded
+  const lastToken = new Array<number>(B).fill(-1);
   const steps = new Array<number>(B).fill(0);
   const segmentsOf = new Array<number>(B).fill(0);
   const pendingStep = new Array<number | null>(B).fill(null); // 'force': the step token waiting behind a segment
@@ -117,7 +127,7 @@ export async function* generateStream(
         if (lat) {
           row[lat.tokens.slot] = -Infinity; // slots and </latent> are only ever forced
           row[lat.tokens.latentEnd] = -Infinity;
-          if (policy !== 'auto') row[lat.tokens.latentStart] = -Infinity;
+          if (policy === 'off' || segmentsOf[b] >= budget[b]) row[lat.tokens.latentStart] = -Infinity;
         }
         let t = sampleToken(row, o, rand);
         const overSteps = o.maxReasoningSteps !== undefined && lat?.stepToken !== undefined && t === lat.stepToken && steps[b] >= o.maxReasoningSteps;
@@ -132,7 +142,8 @@ export async function* generateStream(
           t = o.answerToken;
           forcedFlag[b] = true;
         }
-        if (lat && policy === 'force' && lat.stepToken !== undefined && t === lat.stepToken) {
+        // A stage-2 model opens the segment itself; only a bare step token gets one inserted.
+        if (lat && policy === 'force' && t === lat.stepToken && lastToken[b] !== lat.tokens.latentEnd && segmentsOf[b] < budget[b]) {
           pendingStep[b] = t; // the segment comes first, then the step token
           t = lat.tokens.latentStart;
           forcedFlag[b] = true;
@@ -151,7 +162,8 @@ export async function* generateStream(
       logits = fed.logits;
       for (let b = 0; b < B; b++) {
         if (!live[b]) continue;
-        generated[b]++;
+        lastToken[b] = chosen[b];
+        if (chosen[b] !== lat?.tokens.latentStart) generated[b]++;
         if (lat?.stepToken !== undefined && chosen[b] === lat.stepToken) steps[b]++;
         yield { type: 'token', sample: b, token: chosen[b], forced: forcedFlag[b] };
       }
@@ -170,6 +182,7 @@ export async function* generateStream(
         for (let b = 0; b < B; b++) {
           if (!opened[b]) continue;
           logits.set(seg.logits.subarray(b * V, (b + 1) * V), b * V);
+          lastToken[b] = lat.tokens.latentEnd;
           const features = seg.taps ? seg.taps.slice(b * K * D, (b + 1) * K * D) : undefined;
           yield { type: 'latent', sample: b, segment: segmentsOf[b]++, features };
           yield { type: 'token', sample: b, token: lat.tokens.latentEnd, forced: true };
@@ -182,7 +195,7 @@ export async function* generateStream(
         if (stop.has(chosen[b])) {
           done[b] = true;
           yield { type: 'done', sample: b, reason: 'stop' };
-        } else if (generated[b] >= o.maxNewTokens) {
+        } else if (generated[b] >= budget[b]) {
           done[b] = true;
           yield { type: 'done', sample: b, reason: 'length' };
         }
