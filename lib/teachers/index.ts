@@ -15,3 +15,16 @@ export { AppearanceTeacher, type AppearanceTeacherOptions, APPEARANCE_COLOR_DIMS
 export { OwnVisionTeacher, type OwnVisionTeacherOptions, type ImageAccessor } from './own';
 export { PrecomputedTeacher, type PrecomputedTeacherOptions, writePrecomputedTeacher, PRECOMPUTED_FORMAT } from './precomputed';
 export { makeTeacher, makeTeachers, CachedTeacher, LruCache, TEACHER_SPEC_DEFAULTS, type TeacherSpec, type TeacherKind, type TeacherDeps, type CacheOptions } from './registry';
+export {
+  computeTeacherStats,
+  checkTeacherStats,
+  StandardizedTeacher,
+  meanFeatureBaseline,
+  cosineToTargets,
+  MIN_STD,
+  DEFAULT_MIN_STD_RATIO,
+  type TeacherStats,
+  type TeacherStatsOptions,
+  type StandardizeMode,
+  type MeanFeatureBaseline,
+} from './standardize';
