@@ -38,14 +38,18 @@ templated chain of thought (one step per view), and writes train/val/test JSONL
 (held-out scenes), views.safetensors (RGB, depth, object ids, 3D points) and meta.json.`,
   train: `Usage: valr train --data DIR [--out DIR] [--arm valr|sft|valr-nolign] [--teachers geometry,appearance,own]
                   [--K 4] [--lambda 0.5] [--tap-layer N] [--epochs1 N] [--epochs2 N] [--batch N] [--grad-accum N]
-                  [--lr1 X] [--lr2 X] [--projector-lr X] [--seed N] [--resume]
+                  [--lr1 X] [--lr2 X] [--projector-lr X] [--perception-steps N] [--seed N] [--resume]
 
-Stage 1 (CoT SFT, CE) then stage 2: 'valr' = latents + CE + lambda * REPA, 'valr-nolign' =
+Stage 0 (perception: per-patch object kind and size for the vision tower, which stays
+frozen afterwards; --perception-steps 0 skips it), stage 1 (CoT SFT, CE), then stage 2: 'valr' = latents + CE + lambda * REPA, 'valr-nolign' =
 latents without alignment, 'sft' = plain CoT SFT again. Writes checkpoints (atomic,
 resumable with --resume), metrics.jsonl and the final model (model-<arm>/).`,
   eval: `Usage: valr eval --model DIR --data DIR [--split test] [--latents auto|off|force] [--max-steps N] [--limit N]
 
-Accuracy overall, per question family and per number of views (reasoning length).`,
+Accuracy overall, per question family and per number of views (reasoning length), with the
+image-use gate: the same questions with every sample's images swapped for another sample's
+(same number of views), teacher-forced CE with real and swapped images, and the blind
+baseline (each family's most common training answer). --max-steps N reports accuracy only.`,
   generate: `Usage: valr generate --model DIR --data DIR [--split test] [--index N] [--latents auto|off|force]
                      [--temperature T] [--top-k N] [--top-p P] [--seed N] [--max-new-tokens N]
 
@@ -169,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
       const f = flags(rest, {
         data: 'string', out: 'string', arm: 'string', teachers: 'string', K: 'string', lambda: 'string', 'tap-layer': 'string',
         epochs1: 'string', epochs2: 'string', batch: 'string', 'grad-accum': 'string', lr1: 'string', lr2: 'string',
-        'projector-lr': 'string', seed: 'string', resume: 'boolean', preset: 'string',
+        'projector-lr': 'string', seed: 'string', resume: 'boolean', preset: 'string', 'perception-steps': 'string',
       });
       if (!f.data) throw new Error('--data DIR is required (make one with: valr data make)');
       const { defaultConfig } = await import('./train/config');
@@ -181,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
       const config = {
         ...base, preset: (f.preset as 'tiny') ?? base.preset, K: num(f, 'K', base.K), lambda: num(f, 'lambda', base.lambda),
         tapLayer: f['tap-layer'] !== undefined ? num(f, 'tap-layer', 0) : undefined,
+        perception: { ...base.perception, steps: num(f, 'perception-steps', base.perception.steps) },
         stage1: stage(base.stage1, 'epochs1', 'lr1'),
         stage2: { ...stage(base.stage2, 'epochs2', 'lr2'), projectorLr: num(f, 'projector-lr', base.stage2.projectorLr) },
       };
@@ -199,20 +204,36 @@ async function main(argv: string[]): Promise<number> {
     case 'eval': {
       const f = flags(rest, { model: 'string', data: 'string', split: 'string', latents: 'string', 'max-steps': 'string', limit: 'string' });
       if (!f.model || !f.data) throw new Error('--model DIR and --data DIR are required');
-      const { prepareData, evalItems } = await import('./pipeline/experiment');
-      const { evaluate } = await import('./train/evaluate');
-      const { parseAnswer } = await import('./data/sequence');
+      const { prepareData, evalItems, evaluateModel, evaluateWithGate } = await import('./pipeline/experiment');
+      const { blindBaseline, swapDonors } = await import('./train/image-gate');
+      const { normalizeAnswer } = await import('./data/sequence');
+      const { defaultConfig } = await import('./train/config');
       const { model, meta } = await loadTrained(String(f.model));
       const p = prepareData(String(f.data));
       const split = String(f.split ?? 'test') as 'test';
-      const items = evalItems(p, model, p.ds.splits[split].slice(0, num(f, 'limit', Infinity)));
-      const latents = String(f.latents ?? (meta.train?.latents ? 'auto' : 'off')) as 'auto';
-      const ev = await evaluate(model, items, {
-        latents, K: meta.train?.K ?? 0, image: p.image, parseAnswer: (ids) => parseAnswer(ids, p.tok),
-        tokens: { latentStart: p.ids.latentStart, latentEnd: p.ids.latentEnd, slot: p.ids.slot, eos: p.ids.eos, answer: p.ids.answer, step: p.ids.step, image: p.ids.image },
-        maxReasoningSteps: f['max-steps'] !== undefined ? num(f, 'max-steps', 0) : undefined,
-      });
-      console.log(JSON.stringify({ accuracy: ev.accuracy, correct: ev.correct, total: ev.total, byFamily: ev.byFamily, byViews: ev.byViews, latentSegmentsPerSample: ev.latentSegmentsPerSample }, null, 2));
+      const samples = p.ds.splits[split].slice(0, num(f, 'limit', Infinity));
+      // models saved before view markers existed were trained without them
+      const config = { ...defaultConfig(), viewMarkers: false, ...meta.train };
+      const latents = String(f.latents ?? (config.latents ? 'auto' : 'off')) as 'auto' | 'off' | 'force';
+      const useLatents = latents !== 'off' && !!meta.train?.latents;
+      const out: Record<string, unknown> = {};
+      if (f['max-steps'] !== undefined) {
+        const ev = await evaluateModel(p, model, evalItems(p, model, samples, config.viewMarkers), latents, useLatents ? config.K : 0, num(f, 'max-steps', 0));
+        Object.assign(out, { maxSteps: num(f, 'max-steps', 0), accuracy: ev.accuracy });
+      } else {
+        // the image-use gate: the same questions with each sample's images swapped for another's
+        const blind = blindBaseline(p.ds.splits.train, samples, (a) => normalizeAnswer(a, p.tok));
+        const r = await evaluateWithGate(p, model, { test: samples, donors: swapDonors(samples, config.seed), blind, config }, latents, useLatents);
+        console.error(r.gate.verdict);
+        Object.assign(out, {
+          accuracy: r.eval.accuracy, correct: r.eval.correct, total: r.eval.total, byFamily: r.eval.byFamily, byViews: r.eval.byViews,
+          latentSegmentsPerSample: r.eval.latentSegmentsPerSample, truncated: r.eval.truncated,
+          swappedImages: { accuracy: r.swapped.accuracy, byFamily: r.swapped.byFamily },
+          gate: { passed: r.gate.passed, drop: r.gate.drop, ceReal: r.gate.ceReal, ceSwapped: r.gate.ceSwapped },
+          blindBaseline: { accuracy: blind.accuracy, byFamily: blind.byFamily, answers: blind.answers },
+        });
+      }
+      console.log(JSON.stringify(out, null, 2));
       return 0;
     }
     case 'generate': {
@@ -223,20 +244,21 @@ async function main(argv: string[]): Promise<number> {
       if (!f.model || !f.data) throw new Error('--model DIR and --data DIR are required');
       const { prepareData, evalItems } = await import('./pipeline/experiment');
       const { generateStream } = await import('./latent/generate');
+      const { generationBudget } = await import('./train/evaluate');
       const { parseAnswer } = await import('./data/sequence');
       const { noGrad } = await import('./autograd/function');
       const { model, tok, meta } = await loadTrained(String(f.model));
       const p = prepareData(String(f.data));
       const sample = p.ds.splits[String(f.split ?? 'test') as 'test'][num(f, 'index', 0)];
       if (!sample) throw new Error('no such sample (check --split and --index)');
-      const [item] = evalItems(p, model, [sample]);
+      const [item] = evalItems(p, model, [sample], meta.train?.viewMarkers ?? false);
       const images = new Float32Array(item.images.flatMap((id) => [...p.image(id)]));
       console.log(`question: ${sample.question}\nviews: ${sample.images.length}`);
       const generated: number[] = [];
       let out = '';
       const latents = String(f.latents ?? (meta.train?.latents ? 'auto' : 'off')) as 'auto';
       for await (const e of generateStream(model.language_model, [item.prompt], {
-        maxNewTokens: num(f, 'max-new-tokens', 96), temperature: num(f, 'temperature', 0), topK: num(f, 'top-k', 0), topP: num(f, 'top-p', 1),
+        maxNewTokens: num(f, 'max-new-tokens', generationBudget(item.referenceTokens)), temperature: num(f, 'temperature', 0), topK: num(f, 'top-k', 0), topP: num(f, 'top-p', 1),
         seed: num(f, 'seed', 0), stopTokens: [p.ids.eos],
         latent: { K: meta.train?.K ?? 4, tokens: p.ids, policy: latents, stepToken: p.ids.step },
         embedPrompt: (ids, shape) => noGrad(() => model.embed({ ids, shape, images, numImages: item.images.length }).value),

@@ -39,16 +39,16 @@ test('data make writes the dataset; Ctrl-C in training saves a checkpoint; --res
     assert.is(made.status, 0, made.stderr);
     for (const f of ['train.jsonl', 'val.jsonl', 'test.jsonl', 'views.safetensors', 'meta.json']) assert.ok(fs.existsSync(path.join(data, f)), f);
     const out = path.join(dir, 'run');
-    const args = ['--import', 'tsx', cli, 'train', '--data', data, '--out', out, '--arm', 'sft', '--epochs1', '200', '--epochs2', '1', '--batch', '8'];
+    const args = ['--import', 'tsx', cli, 'train', '--data', data, '--out', out, '--arm', 'sft', '--epochs1', '200', '--epochs2', '1', '--batch', '8', '--perception-steps', '20'];
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: '1' } });
     let stderr = '';
     child.stderr.on('data', (b) => {
       stderr += b.toString();
     });
-    // Interrupt once training has taken a step.
+    // Interrupt once stage 1 (after the perception stage) has taken a step.
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
-        if (/step \d+\/\d+/.test(stderr)) {
+        if (/stage 1 epoch \d+ step \d+\/\d+/.test(stderr)) {
           clearInterval(timer);
           child.kill('SIGINT');
           resolve();
@@ -61,8 +61,10 @@ test('data make writes the dataset; Ctrl-C in training saves a checkpoint; --res
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-stage1', 'state.json'), 'utf8'));
     assert.ok(state.step >= 1 && state.stage === 1, JSON.stringify(state));
     // Resume with a one-epoch schedule: it continues from the saved step and finishes.
-    const resumed = run(['train', '--data', data, '--out', out, '--arm', 'sft', '--epochs1', '1', '--epochs2', '1', '--batch', '8', '--resume']);
+    const resumed = run(['train', '--data', data, '--out', out, '--arm', 'sft', '--epochs1', '1', '--epochs2', '1', '--batch', '8', '--perception-steps', '20', '--resume']);
     assert.is(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /perception weights loaded/);
+    assert.match(resumed.stderr, /image-use gate (PASSED|FAILED)/);
     assert.match(resumed.stderr, new RegExp(`resumed stage 1 at step ${state.step}`));
     assert.match(resumed.stdout, /sft: test accuracy \d+\.\d%/);
     assert.ok(fs.existsSync(path.join(out, 'model-sft', 'model.safetensors')), 'final model saved');

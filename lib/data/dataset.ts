@@ -57,7 +57,7 @@ export interface DatasetOptions {
   train?: number;
   val?: number;
   test?: number;
-  /** The views-per-sample (= steps-per-sample) values to use, each in 2..6; scenes cycle through them. Default [2, 3, 4, 5]. */
+  /** The views-per-sample (= steps-per-sample) values to use, each in 2..8; scenes cycle through them. Default [2, 3, 4, 5]. */
   numViews?: number[];
   /** Square render size (default 32, the tiny preset's image size). */
   imageSize?: number;
@@ -133,8 +133,8 @@ function resolveOptions(options: DatasetOptions): Resolved {
     test: checkCount(options.test ?? 200, 'test size', 0, 1_000_000),
   };
   const numViews = options.numViews ?? [2, 3, 4, 5];
-  if (!Array.isArray(numViews) || numViews.length === 0) arg('numViews must be a non-empty array of integers in [2, 6]');
-  numViews.forEach((n, i) => checkCount(n, `numViews[${i}]`, 2, 6));
+  if (!Array.isArray(numViews) || numViews.length === 0) arg('numViews must be a non-empty array of integers in [2, 8]');
+  numViews.forEach((n, i) => checkCount(n, `numViews[${i}]`, 2, 8));
   const imageSize = checkCount(options.imageSize ?? 32, 'imageSize', 8, 512);
   const families = options.families ?? FAMILIES.slice();
   if (!Array.isArray(families) || families.length === 0) arg(`families must be a non-empty array of ${FAMILIES.join(', ')}`);
@@ -153,7 +153,8 @@ function resolveOptions(options: DatasetOptions): Resolved {
  * once per scene until every (family, numViews) cell has its quota: the split size divided
  * evenly over the families, then over the numViews values (remainders spread). A scene gets
  * the numViews value with the most samples still wanted. size, direction and count questions
- * cycle their preferred answer (yes/no, left/right, 2/3/4/5). Scenes that yield no question are
+ * cycle their preferred answer (yes/no, left/right, 2/3; counts strictly: a count question
+ * with another answer is not asked). Scenes that yield no question are
  * dropped.
  */
 export function generateDataset(options: DatasetOptions = {}): GeneratedDataset {
@@ -210,10 +211,12 @@ export function generateDataset(options: DatasetOptions = {}): GeneratedDataset 
         const prefer =
           family === 'size' ? ['yes', 'no'][count % 2]
           : family === 'direction' ? ['left', 'right'][count % 2]
-          : family === 'count' ? String(2 + (count % 4))
+          : family === 'count' ? String(2 + (count % 2))
           : undefined;
         const q = makeQuestion(family, scene, vis, rng, { prefer });
-        if (!q) continue;
+        // counts must be balanced strictly: most scenes offer only 2, and a family whose
+        // answer is nearly constant can be answered without looking
+        if (!q || (family === 'count' && q.answer !== prefer)) continue;
         quota[fi][vi]--;
         remaining--;
         made[family] = count + 1;

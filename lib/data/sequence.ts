@@ -1,6 +1,6 @@
 // From a chain-of-thought sample to model inputs: the CoT -> latent-interleaved rewrite.
 //
-//   <bos> [<image> x tokensPerImage] per image, question            (the prompt)
+//   <bos> [view i] [<image> x tokensPerImage] per image, question    (the prompt; "view i" optional)
 //   per step i:  [<latent> <slot> x K </latent>]  <step> step text    (latent part only if K > 0)
 //   <answer> answer <eos>
 //
@@ -35,6 +35,11 @@ export interface SequenceOptions {
   tokensPerImage: number;
   /** Latent slots per segment (K); 0 gives plain CoT with no latent segments (stage 1). */
   latentK: number;
+  /**
+   * Put the words "view i" before image i's placeholders (default false), so that a step
+   * that says "in view 2" can find view 2's tokens by content, not only by position.
+   */
+  viewMarkers?: boolean;
 }
 
 export interface BuiltSequence {
@@ -92,7 +97,10 @@ export function buildSequence(sample: CotSample, tok: WordTokenizer, options: Se
   };
 
   push(sp.bos, false);
-  for (let i = 0; i < sample.images.length; i++) for (let k = 0; k < tokensPerImage; k++) push(sp.image, false);
+  for (let i = 0; i < sample.images.length; i++) {
+    if (options.viewMarkers) text(`view ${i}`, false);
+    for (let k = 0; k < tokensPerImage; k++) push(sp.image, false);
+  }
   text(sample.question, false);
   const promptLength = ids.length;
   const stepTargets: number[] = [];

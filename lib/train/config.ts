@@ -18,6 +18,15 @@ export interface StageConfig {
   maxGradNorm: number;
 }
 
+/** Stage 0: dense per-patch supervision of the vision tower and projector (lib/train/perception.ts). */
+export interface PerceptionConfig {
+  /** optimizer steps; 0 skips the stage */
+  steps: number;
+  /** images per step */
+  batchSize: number;
+  lr: number;
+}
+
 export interface TrainConfig {
   preset: 'tiny' | 'small' | 'base';
   seed: number;
@@ -32,8 +41,18 @@ export interface TrainConfig {
   stage2: StageConfig;
   /** stage 2 without latents (vanilla SFT arm) continues plain CoT SFT */
   latents: boolean;
-  /** stage 1 trains the vision tower (it has no pretrained weights here); stage 2 keeps it frozen */
+  /** stage 1 trains the vision tower too (only sensible without a perception stage); stage 2 keeps it frozen */
   trainVisionInStage1: boolean;
+  /** the perception stage that stands in for a pretrained vision encoder */
+  perception: PerceptionConfig;
+  /** "view i" before each image's tokens in the prompt */
+  viewMarkers: boolean;
+  /**
+   * REPA targets standardised over the training images: 'position' subtracts each patch
+   * position's mean and divides by each channel's spread (a constant prediction then scores
+   * little), 'channel' uses per-channel statistics only, 'none' leaves them raw.
+   */
+  teacherStandardization: 'position' | 'channel' | 'none';
 }
 
 export function defaultConfig(overrides: Partial<TrainConfig> = {}): TrainConfig {
@@ -50,7 +69,10 @@ export function defaultConfig(overrides: Partial<TrainConfig> = {}): TrainConfig
     stage1: stage(2e-3, 6),
     stage2: stage(4e-4, 3), // 1/5 of stage 1, as 2e-6 is to 1e-5
     latents: true,
-    trainVisionInStage1: true,
+    trainVisionInStage1: false,
+    perception: { steps: 1500, batchSize: 32, lr: 3e-3 },
+    viewMarkers: true,
+    teacherStandardization: 'position',
     ...overrides,
   };
 }
