@@ -55,6 +55,21 @@ test('stage 1 and stage 2 (latents + REPA) reduce their losses', async () => {
   model.dispose();
 });
 
+test('gradAccumulation, batchSize or epochs that would never finish an epoch are refused (grad-accum 0 used to loop forever)', async () => {
+  const model = mllm();
+  const data = Array.from({ length: 4 }, (_, i) => sample(i, false));
+  for (const bad of [{ gradAccumulation: 0 }, { batchSize: 0 }, { gradAccumulation: 1.5 }, { epochs: -1 }]) {
+    const config = defaultConfig({ stage1: { ...defaultConfig().stage1, ...bad } });
+    const name = Object.keys(bad)[0];
+    const run = trainStage({ model, stage: 1, config, data, image: (id) => imageData.get(id)!, tokens });
+    const err = await run.then(() => null, (e) => e);
+    assert.ok(err, `${name} accepted`);
+    assert.is(err.code, 'ERR_VALR_ARGUMENT');
+    assert.match(err.message, new RegExp(name));
+  }
+  model.dispose();
+});
+
 test('stopping mid-stage and resuming reproduces the uninterrupted losses exactly', async () => {
   const config = defaultConfig({ K, tapLayer: 1, stage2: { ...defaultConfig().stage2, epochs: 2, batchSize: 4 } });
   const data = Array.from({ length: 12 }, (_, i) => sample(i, true));

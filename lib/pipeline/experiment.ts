@@ -22,7 +22,8 @@ import { blindBaseline, gateVerdict, heldOutCE, swapDonors, type BlindBaseline, 
 import { trainPerception, viewPerceptionBatches } from '../train/perception';
 import { Progress } from '../train/progress';
 import { trainStage, type EncodedSample, type TeacherLike } from '../train/trainer';
-import { normalizeAnswer } from '../data/sequence';
+import { normalizeAnswer, type CotSample } from '../data/sequence';
+import { captionSamples } from '../data/captions';
 import { computeTeacherStats, meanFeatureBaseline, StandardizedTeacher, type TeacherStats } from '../teachers/standardize';
 import { readSafetensorsSync, toFloat32 } from '../io/safetensors';
 
@@ -112,7 +113,8 @@ export function prepareData(dataDir: string): PreparedData {
   let tok: WordTokenizer;
   if (fs.existsSync(tokFile)) tok = WordTokenizer.fromJSON(JSON.parse(fs.readFileSync(tokFile, 'utf8')));
   else {
-    const texts = ds.splits.train.flatMap((s) => [s.question, ...s.steps.map((st) => st.text), s.answer]);
+    const captions = captionSamples(ds.scenes.filter((sc) => sc.split === 'train'), ds.meta.visibleMinPixels);
+    const texts = [...ds.splits.train, ...captions].flatMap((s) => [s.question, ...s.steps.map((st) => st.text), s.answer]);
     tok = WordTokenizer.build(texts);
   }
   const owner = new Map(ds.scenes.flatMap((sc) => sc.images.map((im) => [im, sc] as const)));
@@ -129,10 +131,10 @@ export function modelConfig(p: PreparedData, config: TrainConfig): MLLMConfig {
   };
 }
 
-export function encodeSamples(p: PreparedData, model: MultimodalModel, samples: readonly Sample[], latentK: number, viewMarkers: boolean): EncodedSample[] {
+export function encodeSamples(p: PreparedData, model: MultimodalModel, samples: readonly CotSample[], latentK: number, viewMarkers: boolean): EncodedSample[] {
   return samples.map((s) => {
     const seq = buildSequence(s, p.tok, { tokensPerImage: model.tokensPerImage, latentK, viewMarkers });
-    return { ids: seq.ids, labels: seq.labels, images: s.images, segmentImages: seq.stepTargets.map((v: number) => s.images[v]) };
+    return { ids: seq.ids, labels: seq.labels, images: [...s.images], segmentImages: seq.stepTargets.map((v: number) => s.images[v]) };
   });
 }
 
@@ -271,8 +273,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   // Stage 1: CoT SFT (shared by every arm).
   const t1 = Date.now();
   const progress1 = new Progress(metrics, '[stage 1] ');
+  const trainScenes = new Set(train.map((s) => s.sceneId));
+  const captions = config.captions ? captionSamples(p.ds.scenes.filter((sc) => trainScenes.has(sc.id)), p.ds.meta.visibleMinPixels) : [];
+  if (captions.length) log(`[stage 1] CoT SFT on ${train.length} samples and ${captions.length} single-view captions`);
   const s1 = await trainStage({
-    model, stage: 1, config, data: encodeSamples(p, model, train, 0, config.viewMarkers), image: p.image, tokens: p.ids,
+    model, stage: 1, config, data: encodeSamples(p, model, [...train, ...captions], 0, config.viewMarkers), image: p.image, tokens: p.ids,
     progress: progress1, checkpointDir: path.join(o.outDir, 'checkpoint-stage1'), resume: o.resume, shouldStop: o.shouldStop,
   });
   await progress1.close();

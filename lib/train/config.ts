@@ -47,6 +47,8 @@ export interface TrainConfig {
   perception: PerceptionConfig;
   /** "view i" before each image's tokens in the prompt */
   viewMarkers: boolean;
+  /** stage 1 also trains on one caption sample per training view (lib/data/captions.ts) */
+  captions: boolean;
   /**
    * REPA targets standardised over the training images: 'position' subtracts each patch
    * position's mean and divides by each channel's spread (a constant prediction then scores
@@ -72,6 +74,7 @@ export function defaultConfig(overrides: Partial<TrainConfig> = {}): TrainConfig
     trainVisionInStage1: false,
     perception: { steps: 1500, batchSize: 32, lr: 3e-3 },
     viewMarkers: true,
+    captions: true,
     teacherStandardization: 'position',
     ...overrides,
   };

@@ -83,6 +83,10 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
   const teachers = withLatents ? run.teachers ?? [] : [];
   if (projectors.length !== teachers.length) fail('ERR_VALR_ARGUMENT', 'one REPA projector per teacher is needed');
   if (run.data.length === 0) fail('ERR_VALR_ARGUMENT', 'no training samples');
+  // a zero here would make an epoch that never ends (optimizer steps over no batches)
+  for (const [name, v, min] of [['batchSize', cfg.batchSize, 1], ['gradAccumulation', cfg.gradAccumulation, 1], ['epochs', cfg.epochs, 0]] as const) {
+    if (!Number.isInteger(v) || v < min) fail('ERR_VALR_ARGUMENT', `stage ${stage} ${name} must be an integer >= ${min}, got ${v}`);
+  }
 
   // What trains in this stage.
   model.vision_tower.freeze(!(stage === 1 && config.trainVisionInStage1));
