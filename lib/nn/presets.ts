@@ -1,4 +1,4 @@
-// Model sizes. `tiny` trains in minutes on 2 CPU cores; the others are for GPUs.
+// Model sizes. `tiny` and `mini` train in minutes on 2 CPU cores; the others are for GPUs.
 import type { DecoderConfig } from './qwen2';
 import type { VisionConfig } from './vit';
 
@@ -12,9 +12,14 @@ const decoder = (hiddenSize: number, numLayers: number, numHeads: number, numKvH
   ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true, maxPositions: 4096,
 });
 
-export const presets: Record<'tiny' | 'small' | 'base', Preset> = {
+export const presets: Record<'tiny' | 'mini' | 'small' | 'base', Preset> = {
   tiny: {
     decoder: decoder(64, 4, 4, 2, 128),
+    vision: { imageSize: 32, patchSize: 8, channels: 3, hiddenSize: 64, numLayers: 2, numHeads: 4, intermediateSize: 128, layerNormEps: 1e-6 },
+  },
+  // twice tiny's width: room to copy the question's object names into the steps
+  mini: {
+    decoder: decoder(128, 4, 4, 2, 256),
     vision: { imageSize: 32, patchSize: 8, channels: 3, hiddenSize: 64, numLayers: 2, numHeads: 4, intermediateSize: 128, layerNormEps: 1e-6 },
   },
   small: {

@@ -28,7 +28,7 @@ export interface PerceptionConfig {
 }
 
 export interface TrainConfig {
-  preset: 'tiny' | 'small' | 'base';
+  preset: 'tiny' | 'mini' | 'small' | 'base';
   seed: number;
   /** latent slots per segment (a perfect square: the slots form a sqrt(K) x sqrt(K) grid) */
   K: number;

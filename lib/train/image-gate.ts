@@ -24,30 +24,34 @@ export interface SwappableSample {
 }
 
 /**
- * For each sample, a donor sample with the same number of views and (where the split
- * allows) another scene: a shuffle within each view-count group, re-drawn until no sample
- * keeps its own scene. Deterministic from the seed.
+ * For each sample, a donor sample with the same number of views and, wherever the split
+ * allows it, another scene. Within each view-count group the samples are laid out scene by
+ * scene (largest scene first; scene order and order within a scene shuffled by the seed) and
+ * each takes the donor half the group further on: no sample keeps its own scene whenever no
+ * scene holds more than half of its group. Deterministic from the seed.
  */
 export function swapDonors(samples: readonly SwappableSample[], seed = 0): number[] {
   const donor = samples.map((_, i) => i);
   const groups = new Map<number, number[]>();
   samples.forEach((s, i) => groups.set(s.numViews, [...(groups.get(s.numViews) ?? []), i]));
   const rand = new SeededRandom(seed);
-  for (const members of groups.values()) {
-    if (members.length < 2) continue;
-    const scenes = new Set(members.map((i) => samples[i].sceneId ?? String(i)));
-    let best: number[] = members, bestClashes = Infinity;
-    for (let attempt = 0; attempt < 50 && bestClashes > 0; attempt++) {
-      const perm = members.slice();
-      for (let i = perm.length - 1; i > 0; i--) {
-        const j = Math.floor(rand.next() * (i + 1));
-        [perm[i], perm[j]] = [perm[j], perm[i]];
-      }
-      const clashes = members.filter((m, k) => (samples[perm[k]].sceneId ?? String(perm[k])) === (samples[m].sceneId ?? String(m))).length;
-      if (clashes < bestClashes) [best, bestClashes] = [perm, clashes];
-      if (scenes.size === 1) break; // one scene: nothing better exists
+  const shuffle = <T>(xs: T[]): T[] => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(rand.next() * (i + 1));
+      [xs[i], xs[j]] = [xs[j], xs[i]];
     }
-    members.forEach((m, k) => (donor[m] = best[k]));
+    return xs;
+  };
+  for (const members of groups.values()) {
+    const byScene = new Map<string, number[]>();
+    for (const i of members) {
+      const key = samples[i].sceneId ?? `#${i}`;
+      byScene.set(key, [...(byScene.get(key) ?? []), i]);
+    }
+    const scenes = shuffle([...byScene.values()].map((m) => shuffle(m.slice())));
+    scenes.sort((a, b) => b.length - a.length); // stable: the shuffled order breaks ties
+    const laid = scenes.flat(), n = laid.length, half = Math.floor(n / 2);
+    laid.forEach((m, k) => (donor[m] = laid[(k + half) % n]));
   }
   return donor;
 }
