@@ -215,6 +215,6 @@ export function gateVerdict(okReal: readonly boolean[], okSwapped: readonly bool
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const verdict = passed
     ? `image-use gate PASSED: accuracy ${pct(mean(okReal))} with real images vs ${pct(mean(okSwapped))} with swapped images (drop ${pct(drop.mean)}, 95% interval ${pct(drop.lo)} to ${pct(drop.hi)}); blind baseline ${pct(blind.accuracy)}`
-    : `image-use gate FAILED: accuracy ${pct(mean(okReal))} with real images vs ${pct(mean(okSwapped))} with swapped images (drop ${pct(drop.mean)}, 95% interval ${pct(drop.lo)} to ${pct(drop.hi)}, which includes 0); blind baseline ${pct(blind.accuracy)}. The model does not measurably use its images, so no comparison between arms is meaningful.`;
+    : `image-use gate FAILED: accuracy ${pct(mean(okReal))} with real images vs ${pct(mean(okSwapped))} with swapped images (drop ${pct(drop.mean)}, 95% interval ${pct(drop.lo)} to ${pct(drop.hi)}, which includes 0); blind baseline ${pct(blind.accuracy)}. This model does not measurably use its images.`;
   return { accuracyReal: mean(okReal), accuracySwapped: mean(okSwapped), drop, ceReal, ceSwapped, blind, passed, verdict };
 }
