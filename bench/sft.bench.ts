@@ -365,7 +365,7 @@ function report(runs: SeedRun[], agg: Aggregate, meta: Meta): string {
   out.push('## 6. What this shows', '');
   out.push(whatThisShows(runs, agg).join('\n'));
   out.push('');
-  out.push(`Plots: ${TAG}-views.svg (accuracy by number of views), ${TAG}-step-cap.svg (test-time scaling), ${TAG}-data-efficiency.svg. Per-seed results with per-question correctness (0/1 strings, test-split order): ${TAG}.json.`);
+  out.push(`Plots: ${TAG}-views.svg (accuracy by number of views), ${TAG}-step-cap.svg (test-time scaling), ${TAG}-data-efficiency.svg. Per-seed results with per-question correctness (\`perQuestion\`: 0/1 strings in the order of each seed's \`questions\`): ${TAG}.json.`);
   return out.join('\n') + '\n';
 }
 
@@ -436,7 +436,7 @@ function compactResults(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, (_k, v) => {
     if (v && typeof v === 'object' && Array.isArray((v as EvalResult).predictions)) {
       const { predictions, ...rest } = v as EvalResult;
-      return { ...rest, correct: encodeCorrectness(predictions.map((p) => p.answer === p.expected)) };
+      return { ...rest, perQuestion: encodeCorrectness(predictions.map((p) => p.answer === p.expected)) };
     }
     return typeof v === 'number' && !Number.isFinite(v) ? null : v;
   }));
