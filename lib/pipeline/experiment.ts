@@ -274,7 +274,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const t1 = Date.now();
   const progress1 = new Progress(metrics, '[stage 1] ');
   const trainScenes = new Set(train.map((s) => s.sceneId));
-  const captions = config.captions ? captionSamples(p.ds.scenes.filter((sc) => trainScenes.has(sc.id)), p.ds.meta.visibleMinPixels) : [];
+  const captions = captionSamples(p.ds.scenes.filter((sc) => trainScenes.has(sc.id)), p.ds.meta.visibleMinPixels).slice(0, Math.round(config.captionRatio * train.length));
   if (captions.length) log(`[stage 1] CoT SFT on ${train.length} samples and ${captions.length} single-view captions`);
   const s1 = await trainStage({
     model, stage: 1, config, data: encodeSamples(p, model, [...train, ...captions], 0, config.viewMarkers), image: p.image, tokens: p.ids,

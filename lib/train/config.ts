@@ -47,8 +47,11 @@ export interface TrainConfig {
   perception: PerceptionConfig;
   /** "view i" before each image's tokens in the prompt */
   viewMarkers: boolean;
-  /** stage 1 also trains on one caption sample per training view (lib/data/captions.ts) */
-  captions: boolean;
+  /**
+   * stage 1 also trains on single-view caption samples (lib/data/captions.ts), one per
+   * training view up to this many per CoT sample (0: none)
+   */
+  captionRatio: number;
   /**
    * REPA targets standardised over the training images: 'position' subtracts each patch
    * position's mean and divides by each channel's spread (a constant prediction then scores
@@ -74,7 +77,7 @@ export function defaultConfig(overrides: Partial<TrainConfig> = {}): TrainConfig
     trainVisionInStage1: false,
     perception: { steps: 1500, batchSize: 32, lr: 3e-3 },
     viewMarkers: true,
-    captions: true,
+    captionRatio: 1,
     teacherStandardization: 'position',
     ...overrides,
   };
