@@ -49,7 +49,8 @@ const plan = {
   /** data sizes and training config per size (full/quick: the demo's, with a larger test split) */
   sizes: {
     full: () => { const d = demoPlan(false); return { data: { ...d.data, test: 300 }, config: d.config }; },
-    quick: () => { const d = demoPlan(true); return { data: { ...d.data, test: 150 }, config: d.config }; },
+    // quick: sized so that 5 seeds (7 stage-2 runs and ~25 evaluations each) fit in about an hour on 2 cores
+    quick: () => { const d = demoPlan(true); return { data: { ...d.data, train: 1500, test: 120 }, config: d.config }; },
     smoke: () => {
       const d = demoPlan(true);
       return {
@@ -70,8 +71,8 @@ const plan = {
     { name: 'valr-m', latents: true, teachers: [{ kind: 'geometry' }, { kind: 'appearance' }], evalPolicies: ['auto'] },
   ] as ArmSpec[],
   /** test-time scaling: these arms are also evaluated with at most N reasoning steps */
-  stepCaps: [1, 2, 4, 6],
-  cappedArms: ['vanilla-sft', 'valr-no-align', 'valr-m'],
+  stepCaps: [1, 2, 4],
+  cappedArms: ['vanilla-sft', 'valr-m'],
   /** data efficiency: these arms again, trained (stages 0-2) on this fraction of the training samples */
   efficiency: { fraction: 0.5, arms: ['vanilla-sft', 'valr-m'] },
 };
