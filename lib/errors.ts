@@ -9,6 +9,7 @@ export type ValrErrorCode =
   | 'ERR_VALR_ARGUMENT'
   | 'ERR_VALR_RANGE'
   | 'ERR_VALR_NO_BINARY'
+  | 'ERR_VALR_DIVERGED'
   | 'ERR_VALR_INTERNAL';
 
 export class ValrError extends Error {

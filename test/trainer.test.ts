@@ -70,6 +70,17 @@ test('gradAccumulation, batchSize or epochs that would never finish an epoch are
   model.dispose();
 });
 
+test('a diverging run stops with ERR_VALR_DIVERGED instead of finishing with NaN weights', async () => {
+  const model = mllm();
+  const data = Array.from({ length: 16 }, (_, i) => sample(i, false));
+  const config = defaultConfig({ stage1: { ...defaultConfig().stage1, epochs: 20, batchSize: 4, lr: 1e30, maxGradNorm: 1e30 } });
+  const err = await trainStage({ model, stage: 1, config, data, image: (id) => imageData.get(id)!, tokens }).then(() => null, (e) => e);
+  assert.ok(err, 'a run at lr 1e30 finished without an error');
+  assert.is(err.code, 'ERR_VALR_DIVERGED');
+  assert.match(err.message, /non-finite/);
+  model.dispose();
+});
+
 test('stopping mid-stage and resuming reproduces the uninterrupted losses exactly', async () => {
   const config = defaultConfig({ K, tapLayer: 1, stage2: { ...defaultConfig().stage2, epochs: 2, batchSize: 4 } });
   const data = Array.from({ length: 12 }, (_, i) => sample(i, true));

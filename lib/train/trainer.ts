@@ -57,8 +57,13 @@ export interface StageRun {
   shouldStop?: () => boolean;
 }
 
+/** optimizer steps in a row with a non-finite loss or gradient before a stage gives up */
+export const MAX_BAD_STEPS = 5;
+
 export interface StageResult {
   steps: number;
+  /** steps whose update was skipped (non-finite loss or gradient) */
+  skippedSteps: number;
   losses: number[];
   stopped: boolean;
 }
@@ -112,6 +117,7 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
   }
 
   const losses: number[] = [];
+  let badSteps = 0, skippedSteps = 0;
   const started = Date.now();
   let tokens = 0;
   const save = async () => {
@@ -160,10 +166,21 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
           tokens += r.tokens;
         }
         const params = groups.flatMap((g) => g.params);
-        clipGradNorm(params, cfg.maxGradNorm);
+        const norm = clipGradNorm(params, cfg.maxGradNorm);
         optimizer.groups[0].lr = learningRate(cfg.lr, step, totalSteps, cfg.warmupRatio);
         if (optimizer.groups[1]) optimizer.groups[1].lr = learningRate(cfg.projectorLr, step, totalSteps, cfg.warmupRatio);
-        optimizer.update();
+        // A non-finite loss or gradient would write NaN into every weight: skip the update,
+        // and stop after a few in a row (the run has diverged; nothing more is saved).
+        if (Number.isFinite(norm) && Number.isFinite(stepLoss)) {
+          optimizer.update();
+          badSteps = 0;
+        } else {
+          skippedSteps++;
+          if (++badSteps >= MAX_BAD_STEPS) {
+            fail('ERR_VALR_DIVERGED', `stage ${stage}${run.arm ? ` (${run.arm})` : ''} diverged: ${badSteps} optimizer steps in a row had a non-finite loss or gradient norm (last loss ${stepLoss}, gradient norm ${norm}) at step ${step + 1}; lower the learning rate (lr ${cfg.lr})`);
+          }
+          run.progress?.note(`stage ${stage} step ${step + 1}: non-finite loss or gradient norm, update skipped`);
+        }
         for (const p of params) p.zeroGrad();
         step++;
         losses.push(stepLoss);
@@ -175,7 +192,7 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
         if (run.checkpointEvery && step % run.checkpointEvery === 0) await save();
         if (run.shouldStop?.()) {
           await save();
-          return { steps: step, losses, stopped: true };
+          return { steps: step, skippedSteps, losses, stopped: true };
         }
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -183,7 +200,7 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
       batchInEpoch = 0;
     }
     await save();
-    return { steps: step, losses, stopped: false };
+    return { steps: step, skippedSteps, losses, stopped: false };
   } finally {
     optimizer.dispose();
     model.vision_tower.freeze(false);
