@@ -204,14 +204,17 @@ async function main(argv: string[]): Promise<number> {
     case 'eval': {
       const f = flags(rest, { model: 'string', data: 'string', split: 'string', latents: 'string', 'max-steps': 'string', limit: 'string' });
       if (!f.model || !f.data) throw new Error('--model DIR and --data DIR are required');
-      const { prepareData, evalItems, evaluateModel, evaluateWithGate } = await import('./pipeline/experiment');
+      const { prepareData, evalItems, evaluateModel, evaluateWithGate, unknownWords } = await import('./pipeline/experiment');
       const { blindBaseline, swapDonors } = await import('./train/image-gate');
       const { normalizeAnswer } = await import('./data/sequence');
       const { defaultConfig } = await import('./train/config');
-      const { model, meta } = await loadTrained(String(f.model));
-      const p = prepareData(String(f.data));
-      const split = String(f.split ?? 'test') as 'test';
-      const samples = p.ds.splits[split].slice(0, num(f, 'limit', Infinity));
+      const { model, tok, meta } = await loadTrained(String(f.model));
+      const p = prepareData(String(f.data), tok); // the model's vocabulary, not one rebuilt from --data
+      const split = String(f.split ?? 'test');
+      if (!['train', 'val', 'test'].includes(split)) throw new Error(`--split must be train, val or test, got '${split}'`);
+      const samples = p.ds.splits[split as 'test'].slice(0, num(f, 'limit', Infinity));
+      const unknown = unknownWords(p, samples);
+      if (unknown.length) console.error(`warning: ${unknown.length} word(s) of ${String(f.data)} are not in the model's vocabulary and read as <unk>: ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''}`);
       // models saved before view markers existed were trained without them
       const config = { ...defaultConfig(), viewMarkers: false, ...meta.train };
       const latents = String(f.latents ?? (config.latents ? 'auto' : 'off')) as 'auto' | 'off' | 'force';
@@ -248,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
       const { parseAnswer } = await import('./data/sequence');
       const { noGrad } = await import('./autograd/function');
       const { model, tok, meta } = await loadTrained(String(f.model));
-      const p = prepareData(String(f.data));
+      const p = prepareData(String(f.data), tok);
       const sample = p.ds.splits[String(f.split ?? 'test') as 'test'][num(f, 'index', 0)];
       if (!sample) throw new Error('no such sample (check --split and --index)');
       const [item] = evalItems(p, model, [sample], meta.train?.viewMarkers ?? false);

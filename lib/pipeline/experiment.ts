@@ -106,12 +106,16 @@ export interface PreparedData {
   sceneOf: (imageId: string) => LoadedDataset['scenes'][number];
 }
 
-/** Loads the dataset and builds (or loads, from the data dir) its tokenizer. */
-export function prepareData(dataDir: string): PreparedData {
+/**
+ * Loads the dataset with a tokenizer: the one given (a trained model's: its ids are what the
+ * model knows), else the data dir's tokenizer.json, else one built from the training texts.
+ */
+export function prepareData(dataDir: string, tokenizer?: WordTokenizer): PreparedData {
   const ds = loadDataset(dataDir);
   const tokFile = path.join(dataDir, 'tokenizer.json');
   let tok: WordTokenizer;
-  if (fs.existsSync(tokFile)) tok = WordTokenizer.fromJSON(JSON.parse(fs.readFileSync(tokFile, 'utf8')));
+  if (tokenizer) tok = tokenizer;
+  else if (fs.existsSync(tokFile)) tok = WordTokenizer.fromJSON(JSON.parse(fs.readFileSync(tokFile, 'utf8')));
   else {
     const captions = captionSamples(ds.scenes.filter((sc) => sc.split === 'train'), ds.meta.visibleMinPixels);
     const texts = [...ds.splits.train, ...captions].flatMap((s) => [s.question, ...s.steps.map((st) => st.text), s.answer]);
@@ -120,6 +124,18 @@ export function prepareData(dataDir: string): PreparedData {
   const owner = new Map(ds.scenes.flatMap((sc) => sc.images.map((im) => [im, sc] as const)));
   const sceneOf = (id: string) => owner.get(id) ?? fail('ERR_VALR_ARGUMENT', `image '${id}' is not a view of any scene`);
   return { ds, tok, ids: specialIds(tok), image: (id) => ds.view(id).rgb, sceneOf };
+}
+
+/** Words of the samples' texts that the tokenizer does not know (they would read as <unk>). */
+export function unknownWords(p: PreparedData, samples: readonly CotSample[]): string[] {
+  const unk = new Set<string>();
+  for (const s of samples) {
+    for (const text of [s.question, ...s.steps.map((st) => st.text), s.answer]) {
+      const ids = p.tok.encode(text, { allowSpecial: false });
+      if (ids.includes(p.ids.unk)) for (const w of text.toLowerCase().split(/[^a-z0-9]+/)) if (w && p.tok.encode(w, { allowSpecial: false }).includes(p.ids.unk)) unk.add(w);
+    }
+  }
+  return [...unk].sort();
 }
 
 export function modelConfig(p: PreparedData, config: TrainConfig): MLLMConfig {
