@@ -8,7 +8,7 @@ import { AppearanceTeacher, type AppearanceTeacherOptions } from './appearance';
 import { GeometryTeacher, type GeometryTeacherOptions } from './geometry';
 import { OwnVisionTeacher, type ImageAccessor, type OwnVisionTeacherOptions } from './own';
 import { PrecomputedTeacher, type PrecomputedTeacherOptions } from './precomputed';
-import { checkImageId, patchCount, type Teacher } from './teacher';
+import { checkImageId, patchCount, TeacherWrapper, type Teacher } from './teacher';
 import type { ViewAccessor } from './view';
 
 export interface CacheOptions {
@@ -120,21 +120,11 @@ export class LruCache<K, V extends { byteLength: number }> {
  * seen (each once, in one inner batch() call). Callers get copies, so mutating a returned
  * array never corrupts the cache.
  */
-export class CachedTeacher implements Teacher {
-  readonly inner: Teacher;
+export class CachedTeacher extends TeacherWrapper {
   readonly cache: LruCache<string, Float32Array>;
   constructor(inner: Teacher, options: CacheOptions = {}) {
-    this.inner = inner;
+    super(inner);
     this.cache = new LruCache(options);
-  }
-  get name(): string {
-    return this.inner.name;
-  }
-  get grid(): readonly [number, number] {
-    return this.inner.grid;
-  }
-  get dim(): number {
-    return this.inner.dim;
   }
 
   features(imageId: string): Float32Array {

@@ -15,7 +15,7 @@
 // TeacherStats is plain JSON so that it can be saved with a model (valr.json) and a later
 // run standardises with exactly the same constants.
 import { fail } from '../errors';
-import { checkImageId, patchCount, type Teacher } from './teacher';
+import { checkImageId, patchCount, TeacherWrapper, type Teacher } from './teacher';
 
 /**
  * 'channel': x[p, c] -> (x - mean[c]) / std[c], the spec's per-channel standardisation.
@@ -153,30 +153,20 @@ export function checkTeacherStats(stats: TeacherStats, teacher: Pick<Teacher, 'n
  * StandardizeMode). Name, grid and dim are the inner teacher's, so configs and projector
  * shapes do not change when standardisation is switched on.
  */
-export class StandardizedTeacher implements Teacher {
-  readonly inner: Teacher;
+export class StandardizedTeacher extends TeacherWrapper {
   readonly stats: TeacherStats;
   readonly #mean: Float64Array; // [P * dim] in both modes; float64 so that x - mean is exact for a large mean
   readonly #invStd: Float64Array; // [dim]
 
   constructor(inner: Teacher, stats: TeacherStats) {
+    super(inner);
     if (!inner || typeof inner.batch !== 'function' || typeof inner.features !== 'function') fail('ERR_VALR_ARGUMENT', 'StandardizedTeacher: inner must be a Teacher');
     checkTeacherStats(stats, inner);
-    this.inner = inner;
     // A private copy: later edits to the caller's object cannot change the features.
     this.stats = { ...stats, mode: stats.mode ?? 'channel', grid: [stats.grid[0], stats.grid[1]], mean: stats.mean.slice(), std: stats.std.slice() };
     const D = inner.dim, row = patchCount(inner) * D;
     this.#mean = stats.mean.length === row ? Float64Array.from(stats.mean) : Float64Array.from({ length: row }, (_, j) => stats.mean[j % D]);
     this.#invStd = Float64Array.from(stats.std, (s) => 1 / s);
-  }
-  get name(): string {
-    return this.inner.name;
-  }
-  get grid(): readonly [number, number] {
-    return this.inner.grid;
-  }
-  get dim(): number {
-    return this.inner.dim;
   }
 
   features(imageId: string): Float32Array {

@@ -16,6 +16,22 @@ export interface Teacher {
 }
 
 /** P = Gh * Gw. */
+/** A teacher that transforms another's features (caching, standardisation): it keeps the inner one's name, grid and dim. */
+export abstract class TeacherWrapper implements Teacher {
+  constructor(readonly inner: Teacher) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get grid(): readonly [number, number] {
+    return this.inner.grid;
+  }
+  get dim(): number {
+    return this.inner.dim;
+  }
+  abstract features(imageId: string): Float32Array;
+  abstract batch(imageIds: readonly string[]): Float32Array;
+}
+
 export function patchCount(t: Pick<Teacher, 'grid'>): number {
   return t.grid[0] * t.grid[1];
 }
